@@ -1,0 +1,35 @@
+# Set-up and entry points. `make demo` and `make test` each create the virtual environment
+# (.venv, pinned requirements) on first use, so on a fresh machine they are all you need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint benchmark table clean
+
+demo: $(STAMP)
+	$(PY) -m training demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q test
+
+lint: $(STAMP)
+	$(PY) -m flake8 mtg_grasp_ros training test setup.py
+
+benchmark: $(STAMP)
+	$(PY) -m training benchmark
+
+$(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  echo 'python3-venv is missing; installing it with apt-get'; \
+	  apt-get update && apt-get install -y python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@# colcon must not mistake the ROS wheels' package.xml files for workspace packages.
+	touch $(VENV)/COLCON_IGNORE
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build install log runs

@@ -1,0 +1,91 @@
+"""Network output maps -> grasps (ROS-free): Gaussian smoothing and top-k extraction.
+
+The paper smooths Q, W and the angle with a Gaussian of sigma 5 px and takes the single highest
+Q pixel. We smooth ``cos 2phi`` and ``sin 2phi`` *before* taking the angle rather than the angle
+map itself: smoothing raw angles averages +89 and -89 degrees to 0, which is the worst possible
+answer near the wrap-around, whereas smoothing the unit-vector components does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import cv2
+import numpy as np
+
+from mtg_grasp_ros.grasp import Grasp
+
+#: Network width output 1.0 means this many pixels of opening in the network's input image.
+DEFAULT_WIDTH_SCALE = 150.0
+#: Sigma of the Gaussian smoothing, in pixels of the network's output (the paper: 5).
+DEFAULT_SIGMA = 5.0
+
+
+@dataclass
+class GraspMaps:
+    """Per-pixel grasp maps of one image, shape (H, W) each, float32."""
+
+    quality: np.ndarray
+    angle: np.ndarray
+    width: np.ndarray  # opening in pixels
+
+
+def gaussian_smooth(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with OpenCV (a kernel of +-4 sigma); sigma <= 0 returns the input."""
+    if sigma <= 0:
+        return image
+    radius = max(1, int(round(4.0 * sigma)))
+    return cv2.GaussianBlur(image, (2 * radius + 1, 2 * radius + 1), sigmaX=sigma,
+                            sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+
+
+def smooth_maps(quality: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, width: np.ndarray,
+                sigma_quality: float = DEFAULT_SIGMA, sigma_angle: float = DEFAULT_SIGMA,
+                sigma_width: float = DEFAULT_SIGMA,
+                width_scale: float = DEFAULT_WIDTH_SCALE) -> GraspMaps:
+    """Turn raw network outputs (each (H, W)) into smoothed quality, angle and width maps."""
+    def as_map(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(a, dtype=np.float32).squeeze())
+
+    quality = gaussian_smooth(as_map(quality), sigma_quality)
+    cos2 = gaussian_smooth(as_map(cos2), sigma_angle)
+    sin2 = gaussian_smooth(as_map(sin2), sigma_angle)
+    width = gaussian_smooth(as_map(width), sigma_width) * np.float32(width_scale)
+    angle = 0.5 * np.arctan2(sin2, cos2)
+    return GraspMaps(quality=quality, angle=angle.astype(np.float32), width=width)
+
+
+def top_grasps(maps: GraspMaps, top_k: int = 1, min_distance: int = 10,
+               min_quality: float = -np.inf) -> List[Grasp]:
+    """The ``top_k`` best grasps, best first, at least ``min_distance`` px apart.
+
+    ``top_k=1`` is the paper's rule: the single highest-quality pixel. The jaw size of a
+    predicted rectangle is half its opening, as the reference evaluation does.
+    """
+    quality = maps.quality
+    if top_k == 1:
+        flat = int(np.argmax(quality))
+        candidates = [divmod(flat, quality.shape[1])]
+    else:
+        # Non-maximum suppression with a max filter: a pixel is a peak when it equals
+        # the maximum of its (2 d + 1)^2 neighbourhood.
+        size = 2 * max(1, int(min_distance)) + 1
+        dilated = cv2.dilate(quality, np.ones((size, size), np.uint8))
+        peaks = np.argwhere(quality >= dilated)
+        order = np.argsort(-quality[peaks[:, 0], peaks[:, 1]], kind='stable')
+        candidates = []
+        for r, c in peaks[order]:
+            if all((r - r0) ** 2 + (c - c0) ** 2 >= min_distance ** 2 for r0, c0 in candidates):
+                candidates.append((int(r), int(c)))
+            if len(candidates) == top_k:
+                break
+    grasps = []
+    for r, c in candidates:
+        q = float(quality[r, c])
+        if q < min_quality:
+            continue
+        width = max(float(maps.width[r, c]), 0.0)
+        grasps.append(Grasp(row=float(r), col=float(c), angle=float(maps.angle[r, c]),
+                            width=width, jaw_size=width / 2.0, quality=q))
+    return grasps

@@ -1,0 +1,29 @@
+"""ament_python setup: installs the runtime package only (training/ stays offline)."""
+
+from glob import glob
+
+from setuptools import setup
+
+PACKAGE = 'mtg_grasp_ros'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=[PACKAGE],
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml')),
+        (f'share/{PACKAGE}/models', glob('models/*.json') + glob('models/*.safetensors')
+         + glob('models/*.onnx') + glob('models/*.md')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='mtg_grasp_ros maintainers',
+    maintainer_email='maintainers@mtg-grasp-ros.invalid',
+    description='Real-time MTG-CNN grasp detection from a monocular RGB camera for ROS 2',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={'console_scripts': []},
+)
