@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     'training.tinydata',
     'training.synth',
     'training.benchmark',
+    'training.demo',
 )
 
 

@@ -57,16 +57,19 @@ def _run_complete(run_dir: Path, epochs: int) -> bool:
     return last.is_file() and load_checkpoint(last)['epoch'] >= epochs
 
 
-def test_accuracy(checkpoint: Path, data: str, device) -> Dict:
+def make_test_set(config: Dict) -> GraspDataset:
+    """The un-augmented test split of the fold a training config (a checkpoint's) used."""
+    split = split_by_object(find_samples(config['data']), config['fold'], config['n_folds'],
+                            config['seed'])
+    return GraspDataset(split.test, input_mode=config['input_mode'], aux='none',
+                        output_size=config['input_size'], augment=False,
+                        skip_bad=config.get('skip_bad', False))
+
+
+def checkpoint_accuracy(checkpoint: Path, device) -> Dict:
     """Accuracy of a checkpoint on the test split of the fold it was trained on."""
     model, state = model_from_checkpoint(checkpoint)
-    config = state['config']
-    split = split_by_object(find_samples(data), config['fold'], config['n_folds'],
-                            config['seed'])
-    dataset = GraspDataset(split.test, input_mode=config['input_mode'], aux='none',
-                           output_size=config['input_size'], augment=False,
-                           skip_bad=config.get('skip_bad', False))
-    return evaluate_model(model.to(device), dataset, device)
+    return evaluate_model(model.to(device), make_test_set(state['config']), device)
 
 
 def summarise(results: Dict[str, List[float]]) -> List[Dict]:
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 history = load_checkpoint(run_dir / 'last.pt')['history']
             else:
                 history = train(config, resume=True)['history']
-            accuracy = test_accuracy(run_dir / 'best.pt', args.data, device)['accuracy']
+            accuracy = checkpoint_accuracy(run_dir / 'best.pt', device)['accuracy']
             LOG.info('  test accuracy %.2f%%', 100 * accuracy)
             results.setdefault(cfg.key, []).append(float(accuracy))
             label = f'{cfg.label} ({cfg.aux})' if cfg.aux != 'none' else cfg.label

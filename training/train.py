@@ -183,7 +183,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
                 terms['loss'].backward()
                 optimizer.step()
                 for name, value in terms.items():
-                    sums[name] += float(value)
+                    sums[name] += float(value.detach())
                 done += 1
                 bar.update()
                 bar.set_postfix(loss=f'{sums["loss"] / done:.4f}')

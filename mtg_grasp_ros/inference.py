@@ -1,0 +1,143 @@
+"""Network input -> grasps, with a PyTorch model or an ONNX Runtime session (ROS-free).
+
+The pipeline of the paper: raw maps from the network, Gaussian smoothing
+(:func:`mtg_grasp_ros.postprocess.smooth_maps`), then the highest-quality pixel
+(:func:`mtg_grasp_ros.postprocess.top_grasps`). The input is the (C, H, W) float32 array that
+:func:`mtg_grasp_ros.preprocess.network_input` makes; resizing or cropping the camera image to
+the network's input size is the caller's job. Grasps are in the pixels of that input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from mtg_grasp_ros.grasp import Grasp
+from mtg_grasp_ros.models import GRASP_OUTPUTS
+from mtg_grasp_ros.postprocess import (DEFAULT_SIGMA, DEFAULT_WIDTH_SCALE, GraspMaps,
+                                       smooth_maps, top_grasps)
+
+RawMaps = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray]) -> RawMaps:
+    """Raw grasp maps ``(quality, cos, sin, width)`` of a GraspCNN, as float32 NumPy arrays.
+
+    ``x`` is (C, H, W) or (N, C, H, W); each map is then (H, W) or (N, H, W). An auxiliary
+    output, if the model has one, is dropped. The model is run under ``torch.no_grad`` on the
+    device of its parameters; its train/eval mode is left as it is.
+    """
+    x = torch.as_tensor(x, dtype=torch.float32)
+    single = x.dim() == 3
+    if single:
+        x = x.unsqueeze(0)
+    if x.dim() != 4:
+        raise ValueError(f'expected a (C, H, W) or (N, C, H, W) input, got {tuple(x.shape)}')
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device('cpu')
+    with torch.no_grad():
+        outputs = model(x.to(device))[:len(GRASP_OUTPUTS)]
+    maps = tuple(o.detach().float().cpu().numpy()[:, 0] for o in outputs)
+    return tuple(m[0] for m in maps) if single else maps
+
+
+class GraspPredictor:
+    """Owns a model (PyTorch module or ONNX Runtime session) and its post-processing settings.
+
+    >>> predictor = GraspPredictor.from_deploy('models/mtgcnn_rgb')      # doctest: +SKIP
+    >>> grasps = predictor.predict(network_input('rgb', rgb=image_300))  # doctest: +SKIP
+    """
+
+    def __init__(self, model: Optional[torch.nn.Module] = None, session: Any = None,
+                 metadata: Optional[Dict[str, Any]] = None,
+                 sigma: Optional[float] = None, width_scale: Optional[float] = None) -> None:
+        if (model is None) == (session is None):
+            raise ValueError('give exactly one of a torch model or an ONNX Runtime session')
+        self.model = model.eval() if model is not None else None
+        self.session = session
+        self.metadata = dict(metadata or {})
+        meta_sigma = self.metadata.get('sigma', DEFAULT_SIGMA)
+        if not isinstance(meta_sigma, dict):
+            meta_sigma = {'quality': meta_sigma, 'angle': meta_sigma, 'width': meta_sigma}
+        self.sigmas = {k: float(sigma if sigma is not None else meta_sigma.get(k, DEFAULT_SIGMA))
+                       for k in ('quality', 'angle', 'width')}
+        self.width_scale = float(width_scale if width_scale is not None
+                                 else self.metadata.get('width_scale', DEFAULT_WIDTH_SCALE))
+        if session is not None:
+            self._input_name = session.get_inputs()[0].name
+            shape = session.get_inputs()[0].shape
+            self._fixed_hw = tuple(d if isinstance(d, int) else None for d in shape[2:4])
+
+    @classmethod
+    def from_deploy(cls, path, backend: str = 'onnx', threads: Optional[int] = None,
+                    device: str = 'cpu', **kwargs) -> 'GraspPredictor':
+        """Load an exported deploy model (see :mod:`mtg_grasp_ros.deploy`).
+
+        ``backend`` is ``onnx`` (ONNX Runtime, CPU) or ``torch`` (safetensors weights, on
+        ``device``). ``threads`` sets ONNX Runtime's / PyTorch's intra-op thread count.
+        """
+        from mtg_grasp_ros import deploy
+
+        if backend == 'onnx':
+            session, metadata = deploy.load_onnx_session(path, threads=threads)
+            return cls(session=session, metadata=metadata, **kwargs)
+        if backend == 'torch':
+            if threads:
+                torch.set_num_threads(int(threads))
+            model, metadata = deploy.load_torch_model(path, device=device)
+            return cls(model=model, metadata=metadata, **kwargs)
+        raise ValueError(f'unknown backend {backend!r}; choose onnx or torch')
+
+    @property
+    def backend(self) -> str:
+        return 'torch' if self.model is not None else 'onnx'
+
+    @property
+    def input_size(self) -> Optional[int]:
+        return self.metadata.get('input_size')
+
+    @property
+    def input_mode(self) -> Optional[str]:
+        return self.metadata.get('input_mode')
+
+    def raw_maps(self, x: Union[np.ndarray, torch.Tensor]) -> RawMaps:
+        """``(quality, cos, sin, width)`` for a (C, H, W) or (N, C, H, W) input."""
+        if self.model is not None:
+            return predict_maps(self.model, x)
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        if x.ndim != 4:
+            raise ValueError(f'expected a (C, H, W) or (N, C, H, W) input, got {x.shape}')
+        for got, want in zip(x.shape[2:], self._fixed_hw):
+            if want is not None and got != want:
+                raise ValueError(f'the ONNX model takes {self._fixed_hw[0]}x{self._fixed_hw[1]} '
+                                 f'images, got {x.shape[2]}x{x.shape[3]}: resize or crop first')
+        outputs = self.session.run(list(GRASP_OUTPUTS), {self._input_name: x})
+        maps = tuple(np.asarray(o, dtype=np.float32)[:, 0] for o in outputs)
+        return tuple(m[0] for m in maps) if single else maps
+
+    def smooth(self, raw: RawMaps) -> GraspMaps:
+        """Smoothed quality / angle / width maps of one image's raw maps."""
+        return smooth_maps(*raw, sigma_quality=self.sigmas['quality'],
+                           sigma_angle=self.sigmas['angle'], sigma_width=self.sigmas['width'],
+                           width_scale=self.width_scale)
+
+    def maps(self, x: Union[np.ndarray, torch.Tensor]) -> GraspMaps:
+        """Smoothed maps of one (C, H, W) input."""
+        raw = self.raw_maps(x)
+        if raw[0].ndim != 2:
+            raise ValueError('maps() takes one (C, H, W) image')
+        return self.smooth(raw)
+
+    def predict(self, x: Union[np.ndarray, torch.Tensor], top_k: int = 1,
+                min_distance: int = 10, min_quality: float = -math.inf) -> List[Grasp]:
+        """The best grasps of one (C, H, W) input, best first (``top_k=1``: the paper's rule)."""
+        return top_grasps(self.maps(x), top_k=top_k, min_distance=min_distance,
+                          min_quality=min_quality)
+
+    __call__ = predict

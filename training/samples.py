@@ -1,0 +1,189 @@
+"""Dataset samples shared by all formats: file sets, decoding and the auxiliary targets.
+
+A dataset format module (:mod:`training.jacquard`, :mod:`training.cornell`) only *finds* files
+and parses its grasp text files; everything that reads images lives here, so every format gets
+the same checks: an image that does not decode, a depth image that is not float metres or a
+companion image of the wrong size raises :class:`DatasetError` naming the file.
+
+The paper's auxiliary targets (Section III-D) are built here too: depth reconstruction uses the
+depth image min-max normalised to [0, 1] per image, saliency uses the object mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+from typing import List, Optional, Union
+
+import cv2
+import numpy as np
+
+from mtg_grasp_ros.grasp import Grasp
+
+PathLike = Union[str, os.PathLike]
+
+#: Dataset formats understood by :func:`find_samples` and :func:`read_grasps`.
+FORMATS = ('jacquard', 'cornell')
+
+
+class DatasetError(ValueError):
+    """A dataset root, file or line is missing or malformed; the message names the file."""
+
+    def __init__(self, message: str, path: Optional[PathLike] = None) -> None:
+        super().__init__(message)
+        #: The offending file (or root folder), when there is one.
+        self.path = Path(path) if path is not None else None
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """The files of one view (one training image) in any supported format."""
+
+    rgb: Path
+    grasps: Path
+    depth: Optional[Path]
+    mask: Optional[Path]
+    object_id: str
+    name: str  # e.g. ``0_abc123`` (Jacquard) or ``pcd0100`` (Cornell)
+    fmt: str = 'jacquard'  # which grasp text format ``grasps`` is written in
+
+
+@dataclass
+class Sample:
+    """One decoded view: images in their original resolution plus its grasps in pixels."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, RGB channel order
+    depth: Optional[np.ndarray]  # (H, W) float32 metres
+    mask: Optional[np.ndarray]  # (H, W) bool, True on the object
+    grasps: List[Grasp]
+
+    @property
+    def shape(self) -> tuple:
+        """(H, W) of the images."""
+        return tuple(self.rgb.shape[:2])
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Decode a colour image to (H, W, 3) uint8 RGB; DatasetError if it does not decode."""
+    path = Path(path)
+    _require_file(path, 'RGB image')
+    # IMREAD_COLOR also turns grey or 16-bit PNGs into 8-bit BGR, so every RGB is uint8.
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f'cannot decode RGB image {path} (truncated or corrupt file?)', path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_depth(path: Path) -> np.ndarray:
+    """Decode a float depth image in metres (Jacquard's TIFFs) to (H, W) float32."""
+    path = Path(path)
+    _require_file(path, 'depth image')
+    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if depth is None:
+        raise DatasetError(f'cannot decode depth image {path} (truncated or corrupt file?)', path)
+    if depth.ndim != 2:
+        raise DatasetError(f'depth image {path} has shape {depth.shape}; expected one channel',
+                           path)
+    if depth.dtype.kind != 'f':
+        # An integer image is usually millimetres from a real camera; guessing the unit would
+        # silently scale the auxiliary target, so ask for metres instead.
+        raise DatasetError(f'depth image {path} is {depth.dtype}; expected float depth in metres '
+                           '(a 32-bit float TIFF as in Jacquard)', path)
+    return depth.astype(np.float32, copy=False)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """Decode an object mask (0 background, non-zero object) to (H, W) bool."""
+    path = Path(path)
+    _require_file(path, 'mask image')
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise DatasetError(f'cannot decode mask image {path} (truncated or corrupt file?)', path)
+    # Non-zero rather than > 127, so both 0/255 (Jacquard) and 0/1 masks work.
+    return mask > 0
+
+
+def read_grasps(files: SampleFiles) -> List[Grasp]:
+    """Parse the grasp file of ``files`` with the reader of its format."""
+    if files.fmt == 'jacquard':
+        from training.jacquard import read_jacquard_grasps
+        return read_jacquard_grasps(files.grasps)
+    if files.fmt == 'cornell':
+        from training.cornell import read_cornell_grasps
+        return read_cornell_grasps(files.grasps)
+    raise DatasetError(f'unknown dataset format {files.fmt!r} for {files.grasps}; '
+                       f'expected one of {FORMATS}', files.grasps)
+
+
+def load_sample(files: SampleFiles, depth: bool = True, mask: bool = True) -> Sample:
+    """Decode one view. ``depth``/``mask`` False skip an image the caller does not need.
+
+    Depth and mask are only read when the sample has them (``files.depth``/``files.mask``).
+    """
+    grasps = read_grasps(files)
+    rgb_image = read_rgb(files.rgb)
+    depth_image = read_depth(files.depth) if depth and files.depth is not None else None
+    mask_image = read_mask(files.mask) if mask and files.mask is not None else None
+    shape = rgb_image.shape[:2]
+    for image, path in ((depth_image, files.depth), (mask_image, files.mask)):
+        if image is not None and image.shape[:2] != shape:
+            raise DatasetError(f'{path} is {image.shape[1]}x{image.shape[0]} px but the RGB '
+                               f'image {files.rgb.name} is {shape[1]}x{shape[0]} px', path)
+    return Sample(rgb=rgb_image, depth=depth_image, mask=mask_image, grasps=grasps)
+
+
+def depth_target(depth: np.ndarray) -> np.ndarray:
+    """The depth-reconstruction target: depth min-max normalised to [0, 1] within this image.
+
+    Near is 0 and far is 1, as the raw depth orders them. Only finite, positive pixels set the
+    range; other pixels (missing depth) are set to 1, i.e. treated as far background, which is
+    what a missing reading on a table-top scene most often is. A constant image maps to 0.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(depth) & (depth > 0)
+    if not valid.any():
+        return np.zeros(depth.shape, np.float32)
+    low = float(depth[valid].min())
+    span = float(depth[valid].max()) - low
+    if span <= 0:
+        return np.where(valid, 0.0, 1.0).astype(np.float32)
+    out = (np.where(valid, depth, low) - low) * np.float32(1.0 / span)
+    out[~valid] = 1.0
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def saliency_target(mask: np.ndarray) -> np.ndarray:
+    """The saliency target: the object mask as float32, 1 on the object and 0 elsewhere."""
+    return (np.asarray(mask) > 0).astype(np.float32)
+
+
+def find_samples(root: PathLike, fmt: str = 'auto') -> List[SampleFiles]:
+    """Find the samples under ``root`` in ``fmt`` (``jacquard``, ``cornell`` or ``auto``).
+
+    ``auto`` picks Jacquard when any ``*_grasps.txt`` exists and Cornell when any
+    ``pcd*cpos.txt`` exists; the format modules raise DatasetError for an empty root.
+    """
+    # Imported here: the format modules import DatasetError and SampleFiles from this one.
+    from training.cornell import find_cornell
+    from training.jacquard import find_jacquard
+
+    if fmt == 'jacquard':
+        return find_jacquard(root)
+    if fmt == 'cornell':
+        return find_cornell(root)
+    if fmt != 'auto':
+        raise DatasetError(f'unknown dataset format {fmt!r}; expected auto or one of {FORMATS}')
+    root = Path(root)
+    if root.is_dir():
+        if next(root.rglob('*_grasps.txt'), None) is not None:
+            return find_jacquard(root)
+        if next(root.rglob('pcd*cpos.txt'), None) is not None:
+            return find_cornell(root)
+    # Neither: let the Jacquard finder explain what was expected (or that root is missing).
+    return find_jacquard(root)
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise DatasetError(f'{what} {path} does not exist', path)
