@@ -3,6 +3,8 @@
 import csv
 import json
 from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from training.dataset import GraspDataset
 from training.evaluate import evaluate_model
 from training.losses import grasp_loss
 from training.samples import find_samples
+from training.splits import split_by_object
 from training.tinydata import make_tiny_jacquard
 
 
@@ -114,3 +117,21 @@ def test_every_command_explains_itself(command, capsys):
         build_parser().parse_args([command, '--help'])
     assert exit_info.value.code == 0
     assert len(capsys.readouterr().out) > 300
+
+
+def test_distributed_training_with_torchrun(tiny_data, tmp_path):
+    # DistributedDataParallel over 2 CPU processes (gloo): the same code path as multi-GPU.
+    torchrun = Path(sys.executable).parent / 'torchrun'
+    out = tmp_path / 'ddp'
+    result = subprocess.run(
+        [str(torchrun), '--nproc_per_node=2', '-m', 'training', 'train', '--data',
+         str(tiny_data), '--out', str(out), '--network', 'mtgcnn', '--epochs', '2',
+         '--input-size', '32', '--batch-size', '2', '--device', 'cpu'],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    state = load_checkpoint(out / 'last.pt')
+    assert state['epoch'] == 2 and len(state['history']) == 2
+    assert json.loads((out / 'config.json').read_text())['network'] == 'mtgcnn'
+    # Each of the 2 ranks trains on its half of the training images per epoch.
+    n_train = len(split_by_object(find_samples(tiny_data), 0).train)
+    assert f'{n_train // 4} steps of 2 per epoch' in result.stderr

@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -126,8 +127,6 @@ def draw_overlay(dataset, result: Dict[str, Any], path: Path, count: int = 8,
     """Save a grid of ``count`` evenly spaced images: GT rectangles green, the prediction blue
     when correct and red when wrong (jaw edges thicker), with the best IoU among the GT
     rectangles within the angle threshold written in the corner."""
-    import cv2
-
     rows_ = result['per_image']
     if not rows_:
         raise ValueError('no evaluated images to draw')
@@ -137,12 +136,16 @@ def draw_overlay(dataset, result: Dict[str, Any], path: Path, count: int = 8,
     for k in picks:
         row = rows_[k]
         image = display_image(dataset[row['index']][0])
+        # Small network inputs are enlarged so rectangles and labels stay readable.
+        zoom = max(1, int(np.ceil(256 / image.shape[0])))
+        image = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
         for gt in dataset.ground_truth(row['index']):
-            _draw_grasp(cv2, image, gt, (0, 200, 0), 1)
+            _draw_grasp(image, gt.scaled(zoom), (0, 200, 0), 1)
         if row['pred'] is not None:
             p = row['pred']
             pred = Grasp(p['row'], p['col'], p['angle'], p['width'], p['jaw_size'])
-            _draw_grasp(cv2, image, pred, (255, 80, 0) if row['correct'] else (0, 0, 255), 2)
+            _draw_grasp(image, pred.scaled(zoom),
+                        (255, 80, 0) if row['correct'] else (0, 0, 255), 2)
         label = f"{row['name'][:24]} IoU {row['best_aligned_iou']:.2f}"
         (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
         cv2.rectangle(image, (0, 0), (text_w + 8, text_h + 8), (0, 0, 0), -1)
@@ -160,7 +163,7 @@ def draw_overlay(dataset, result: Dict[str, Any], path: Path, count: int = 8,
     return path
 
 
-def _draw_grasp(cv2, image: np.ndarray, grasp: Grasp, colour, thickness: int) -> None:
+def _draw_grasp(image: np.ndarray, grasp: Grasp, colour, thickness: int) -> None:
     corners = grasp.corners()[:, ::-1]  # (x, y)
     points = np.round(corners * 16).astype(np.int32).reshape(4, 1, 2)
     cv2.polylines(image, [points], True, colour, thickness, cv2.LINE_AA, shift=4)
