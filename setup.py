@@ -25,5 +25,7 @@ setup(
     description='Real-time MTG-CNN grasp detection from a monocular RGB camera for ROS 2',
     license='Apache-2.0',
     tests_require=['pytest'],
-    entry_points={'console_scripts': []},
+    entry_points={'console_scripts': [
+        'grasp_detection_node = mtg_grasp_ros.grasp_node:main',
+    ]},
 )

@@ -1,0 +1,579 @@
+"""The ROS 2 node in-process with real rclpy: outputs, QoS, newest-frame-only, TF, bad inputs
+(the node must count them and keep running) and start-up failures (exit code + message)."""
+
+import math
+import os
+from pathlib import Path
+import subprocess
+import sys
+import time
+import types
+
+from geometry_msgs.msg import PoseArray, PoseStamped, TransformStamped
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float32MultiArray
+from visualization_msgs.msg import MarkerArray
+
+from mtg_grasp_ros import grasp_node
+from mtg_grasp_ros.grasp_node import GRASP_ARRAY_FIELDS, GraspDetectionNode, StartupError
+from mtg_grasp_ros.transforms import matrix_from_quaternion
+
+ROOT = Path(__file__).resolve().parents[1]
+W, H = 640, 480
+FX = 500.0
+TIMEOUT = 10.0
+# The constant test model: quality 0.5 everywhere, angle 0, width 30 network px. Its best pixel
+# is network (0, 0) = camera (u, v) = (82, 2) (centre crop 480 px at x = 80, scale 0.2). With the
+# default static camera pose (0.5 m above the target origin, looking down) that is:
+EXPECTED_XYZ = ((82 - 319.5) / FX * 0.5, -(2 - 239.5) / FX * 0.5, 0.0)
+EXPECTED_WIDTH = 150 * 0.5 / FX
+
+
+def _isolated_ros_env():
+    """Own DDS domain, localhost only: parallel test runs do not see each other."""
+    env = {'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
+           'ROS_DOMAIN_ID': str(100 + os.getpid() % 100),
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    return old
+
+
+@pytest.fixture(scope='module')
+def ros():
+    old = _isolated_ros_env()
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def save_model(stem, kind='constant', size=96):
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from test_pipeline import save_model as save
+    finally:
+        sys.path.pop(0)
+    return save(stem, kind=kind, size=size)
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp('node_model') / 'constant')
+
+
+def image_msg(stamp=(1, 0), frame='camera_optical', encoding='rgb8', width=W, height=H,
+              fill=100):
+    msg = Image()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame
+    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'yuv422': 2}[encoding]
+    msg.height, msg.width, msg.encoding, msg.step = height, width, encoding, width * channels
+    msg.data = np.full(height * width * channels, fill, np.uint8).tobytes()
+    return msg
+
+
+def info_msg(width=W, height=H, fx=FX, frame='camera_optical'):
+    msg = CameraInfo()
+    msg.header.frame_id = frame
+    msg.width, msg.height = width, height
+    msg.k = [fx, 0.0, 319.5, 0.0, fx, 239.5, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, 319.5, 0.0, 0.0, fx, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.distortion_model = 'plumb_bob'
+    msg.d = [0.0] * 5
+    return msg
+
+
+def depth_msg(value, stamp=(1, 0), encoding='32FC1'):
+    msg = Image()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = 'camera_optical'
+    dtype = np.float32 if encoding == '32FC1' else np.uint16
+    msg.height, msg.width, msg.encoding = H, W, encoding
+    msg.step = W * np.dtype(dtype).itemsize
+    msg.data = np.full((H, W), value, dtype).tobytes()
+    return msg
+
+
+class Harness:
+    """The node under test plus a tester node publishing camera data and recording outputs."""
+
+    count = 0
+
+    def __init__(self, model, reliability='reliable', publisher_reliability='reliable',
+                 **params):
+        Harness.count += 1
+        self.ns = f'/t{os.getpid()}_{Harness.count}'
+        overrides = {'model_path': str(model), 'target_frame': 'world',
+                     'reliability': reliability, 'min_quality': 0.1, 'stats_period': 0.0,
+                     'top_k': 3, 'backend': 'onnx', **params}
+        self.node = GraspDetectionNode(
+            namespace=self.ns,
+            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        self.tester = rclpy.create_node('tester', namespace=self.ns)
+        qos = QoSProfile(depth=5, reliability=getattr(ReliabilityPolicy,
+                                                      publisher_reliability.upper()))
+        self.image_pub = self.tester.create_publisher(Image, 'image', qos)
+        self.info_pub = self.tester.create_publisher(CameraInfo, 'camera_info', qos)
+        self.depth_pub = self.tester.create_publisher(Image, 'depth', qos)
+        self.received = {k: [] for k in ('pose', 'array', 'poses', 'markers', 'debug')}
+        out = f'{self.ns}/grasp_detection/'
+        for key, msg_type, topic in (('pose', PoseStamped, 'grasp_pose'),
+                                     ('array', Float32MultiArray, 'grasp'),
+                                     ('poses', PoseArray, 'grasps'),
+                                     ('markers', MarkerArray, 'markers')):
+            self.tester.create_subscription(msg_type, out + topic,
+                                            self.received[key].append, 10)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.tester)
+
+    def subscribe_debug(self):
+        return self.tester.create_subscription(
+            Image, f'{self.ns}/grasp_detection/debug_image', self.received['debug'].append, 10)
+
+    def spin_until(self, predicate, timeout=TIMEOUT):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            self.executor.spin_once(timeout_sec=0.02)
+        return predicate()
+
+    def wait_connected(self, depth=False):
+        pubs = [self.image_pub, self.info_pub] + ([self.depth_pub] if depth else [])
+        assert self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs)), \
+            'the node did not subscribe'
+
+    def send(self, image=None, info=None, depth=None):
+        if info is not None:
+            self.info_pub.publish(info)
+        if depth is not None:
+            self.depth_pub.publish(depth)
+        # Let CameraInfo / depth arrive before the image that needs them.
+        self.spin_until(lambda: False, timeout=0.1)
+        if image is not None:
+            self.image_pub.publish(image)
+
+    def stats(self):
+        return self.node.stats.snapshot()
+
+    def wait_handled(self, frames):
+        """Until ``frames`` images were received and each processed or dropped."""
+        def done():
+            s = self.stats()
+            return s['frames_in'] >= frames and s['processed'] + sum(
+                s['dropped'].values()) >= frames
+        assert self.spin_until(done), self.stats()
+
+    def expect_pose(self, n=1):
+        assert self.spin_until(lambda: len(self.received['pose']) >= n), self.stats()
+        return self.received['pose'][-1]
+
+    def close(self):
+        self.executor.shutdown()
+        self.tester.destroy_node()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def harness(ros, model):
+    made = []
+
+    def make(**kwargs):
+        h = Harness(model, **kwargs)
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_publishes_all_outputs_stamped_in_the_target_frame(harness):
+    h = harness()
+    h.wait_connected()
+    h.send(image_msg(stamp=(7, 250)), info_msg())
+    pose = h.expect_pose()
+    assert h.spin_until(lambda: all(h.received[k] for k in ('array', 'poses', 'markers')))
+    assert pose.header.frame_id == 'world'
+    assert (pose.header.stamp.sec, pose.header.stamp.nanosec) == (7, 250)
+    p = pose.pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
+    q = pose.pose.orientation
+    r = matrix_from_quaternion((q.x, q.y, q.z, q.w))
+    np.testing.assert_allclose(r[:, 2], [0, 0, -1], atol=1e-9)   # approach: down
+    np.testing.assert_allclose(r[:, 0], [1, 0, 0], atol=1e-9)    # closing axis: angle 0
+    array = h.received['array'][-1]
+    assert array.layout.dim[0].label == ','.join(GRASP_ARRAY_FIELDS)
+    assert array.layout.dim[0].size == len(array.data) == 11
+    values = dict(zip(GRASP_ARRAY_FIELDS, array.data))
+    np.testing.assert_allclose([values['x'], values['y'], values['z']], EXPECTED_XYZ, atol=1e-6)
+    assert values['yaw'] == pytest.approx(0.0, abs=1e-6)
+    assert values['width'] == pytest.approx(EXPECTED_WIDTH, rel=1e-5)
+    assert values['depth'] == pytest.approx(0.5)
+    assert values['quality'] == pytest.approx(0.5, abs=1e-4)
+    assert (values['u'], values['v'], values['width_px']) == pytest.approx((82, 2, 150))
+    poses = h.received['poses'][-1]
+    assert poses.header.frame_id == 'world' and len(poses.poses) == 3
+    assert poses.poses[0].position.x == pytest.approx(p.x)
+    markers = h.received['markers'][-1].markers
+    assert markers[0].action == markers[0].DELETEALL and len(markers) == 1 + 2 * 3
+    s = h.stats()
+    assert s['processed'] == s['published'] == 1 and s['debug_images'] == 0
+    assert 'frames in 1, processed 1, published 1' in h.node.stats.summary()
+
+
+def test_debug_image_only_while_subscribed(harness):
+    h = harness()
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+    assert h.stats()['debug_images'] == 0
+    h.subscribe_debug()
+    assert h.spin_until(lambda: h.node.debug_pub.get_subscription_count() > 0)
+    h.send(image_msg(stamp=(2, 0)))
+    assert h.spin_until(lambda: h.received['debug']), h.stats()
+    debug = h.received['debug'][-1]
+    assert (debug.encoding, debug.width, debug.height) == ('rgb8', 96, 96)
+    assert (debug.header.stamp.sec, debug.header.frame_id) == (2, 'camera_optical')
+
+
+def test_nothing_published_below_min_quality(harness):
+    h = harness(min_quality=0.9)
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.wait_handled(1)
+    h.spin_until(lambda: False, timeout=0.3)
+    assert h.stats()['no_grasp'] == 1 and not any(h.received.values())
+
+
+def recover(h, n_before, stamp=(50, 0)):
+    """After a bad frame, a good one is published: the node is still running."""
+    h.send(image_msg(stamp=stamp), info_msg())
+    h.expect_pose(n_before + 1)
+
+
+@pytest.mark.parametrize('case,reason', [
+    ('unsupported_encoding', 'bad_image'),
+    ('short_data', 'bad_image'),
+    ('size_mismatch', 'size_mismatch'),
+    ('zero_intrinsics', 'bad_camera_info'),
+    ('no_camera_info', 'no_camera_info'),
+])
+def test_bad_input_is_counted_and_the_node_keeps_running(harness, case, reason):
+    h = harness()
+    h.wait_connected()
+    if case == 'no_camera_info':
+        h.send(image_msg())
+    elif case == 'unsupported_encoding':
+        h.send(image_msg(encoding='yuv422'), info_msg())
+    elif case == 'short_data':
+        bad = image_msg()
+        bad.data = bad.data[:1000]
+        h.send(bad, info_msg())
+    elif case == 'size_mismatch':
+        h.send(image_msg(width=320, height=240), info_msg())
+    elif case == 'zero_intrinsics':
+        h.send(image_msg(), info_msg(fx=0.0))
+    h.wait_handled(1)
+    assert h.stats()['dropped'] == {reason: 1}
+    assert not h.received['pose']
+    recover(h, 0)
+    assert h.node.executor is not None and h.stats()['published'] == 1
+
+
+def test_depth_topic_nan_and_zero_depth_skip_the_frame(harness):
+    h = harness(depth_source='depth_topic')
+    h.wait_connected(depth=True)
+    h.send(image_msg(stamp=(1, 0)), info_msg(), depth_msg(np.nan, stamp=(1, 0)))
+    h.wait_handled(1)
+    h.send(image_msg(stamp=(2, 0)), info_msg(), depth_msg(0, stamp=(2, 0), encoding='16UC1'))
+    h.wait_handled(2)
+    # A depth image from another time (beyond depth_slop) does not count either.
+    h.send(image_msg(stamp=(9, 0)), info_msg(), depth_msg(0.5, stamp=(3, 0)))
+    h.wait_handled(3)
+    assert h.stats()['dropped'] == {'no_depth': 3}
+    h.send(image_msg(stamp=(4, 0)), info_msg(), depth_msg(500, stamp=(4, 0), encoding='16UC1'))
+    p = h.expect_pose().pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
+
+
+def test_ray_parallel_to_the_table_skips_the_frame(harness):
+    # The camera lies in the table plane, looking along it: no pixel ray meets the table.
+    h = harness(**{'camera_pose.xyz': [0.0, 0.0, 0.0],
+                   'camera_pose.rpy': [-math.pi / 2, 0.0, -math.pi / 2]})
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.wait_handled(1)
+    assert h.stats()['dropped'] == {'no_plane_hit': 1}
+
+
+def test_missing_static_transform_skips_the_frame(harness):
+    # The static pose (use_tf false) is for camera_optical; an image from another camera has
+    # no transform to the target frame.
+    h = harness(camera_frame='', use_tf='false')
+    h.node._tf.static = grasp_node.StaticTransform(
+        'world', 'camera_optical', h.node._tf.static.transform)
+    h.wait_connected()
+    h.send(image_msg(frame='other_camera'), info_msg())
+    h.wait_handled(1)
+    assert h.stats()['dropped'] == {'no_transform': 1}
+    recover(h, 0)
+    p = h.received['pose'][-1].pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
+
+
+def fake_tf2_ros(transforms):
+    """A stand-in tf2_ros module (the real one is not installable from PyPI)."""
+    module = types.ModuleType('tf2_ros')
+
+    class TransformException(Exception):
+        pass
+
+    class LookupException(TransformException):
+        pass
+
+    class Buffer:
+        def lookup_transform(self, target, source, time, timeout=None):
+            module.calls.append((target, source, time.nanoseconds, timeout.nanoseconds))
+            if (target, source) not in transforms:
+                raise LookupException(f'"{target}" passed to lookupTransform does not exist')
+            return transforms[(target, source)]
+
+    class TransformListener:
+        def __init__(self, buffer, node, spin_thread=False):
+            assert spin_thread, 'the listener needs its own thread (geometry2 #327)'
+            module.listeners.append(self)
+
+    module.TransformException = TransformException
+    module.Buffer, module.TransformListener = Buffer, TransformListener
+    module.calls, module.listeners = [], []
+    return module
+
+
+def test_tf_lookup_at_the_image_stamp_and_missing_tf(harness, monkeypatch):
+    t = TransformStamped()
+    t.transform.translation.x, t.transform.translation.z = 1.0, 0.5
+    t.transform.rotation.x, t.transform.rotation.w = 1.0, 0.0   # looking down
+    fake = fake_tf2_ros({('world', 'camera_optical'): t})
+    monkeypatch.setitem(sys.modules, 'tf2_ros', fake)
+    h = harness(use_tf='auto', tf_timeout=0.2)
+    assert len(fake.listeners) == 1
+    h.wait_connected()
+    h.send(image_msg(stamp=(3, 5), frame='elsewhere'), info_msg())
+    h.wait_handled(1)
+    assert h.stats()['dropped'] == {'no_transform': 1}
+    h.send(image_msg(stamp=(4, 0)), info_msg())
+    p = h.expect_pose().pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), (EXPECTED_XYZ[0] + 1.0, *EXPECTED_XYZ[1:]),
+                               atol=1e-6)
+    assert fake.calls[0] == ('world', 'elsewhere', 3_000_000_005, 200_000_000)
+    assert fake.calls[-1][:3] == ('world', 'camera_optical', 4_000_000_000)
+
+
+def test_use_tf_true_without_tf2_ros_is_a_startup_error(ros, model, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'tf2_ros', None)  # import fails
+    with pytest.raises(StartupError, match='tf2_ros'):
+        GraspDetectionNode(parameter_overrides=[Parameter('model_path', value=str(model)),
+                                                Parameter('use_tf', value='true')])
+
+
+def test_newest_frame_only(harness):
+    h = harness()
+    h.wait_connected()
+    h.send(None, info_msg())
+    # Hold the worker off while three frames arrive: only the newest is processed.
+    with h.node._lock:
+        for i in range(3):
+            h.node._on_image(image_msg(stamp=(10 + i, 0)))
+    pose = h.expect_pose()
+    assert pose.header.stamp.sec == 12
+    h.spin_until(lambda: False, timeout=0.2)
+    s = h.stats()
+    assert (s['frames_in'], s['processed'], s['dropped']) == (3, 1, {'superseded': 2})
+
+
+def test_burst_of_frames_never_queues(harness):
+    h = harness()
+    h.wait_connected()
+    h.send(None, info_msg())
+    for i in range(15):
+        h.image_pub.publish(image_msg(stamp=(20 + i, 0)))
+    # The newest frame is always processed; older ones are dropped by the keep-last-1 reader
+    # queue (never reach the node) or superseded in the node -- nothing queues up.
+    assert h.spin_until(lambda: any(p.header.stamp.sec == 34 for p in h.received['pose']))
+    h.spin_until(lambda: False, timeout=0.2)
+    s = h.stats()
+    assert 1 <= s['frames_in'] <= 15
+    assert s['processed'] + s['dropped'].get('superseded', 0) == s['frames_in']
+    assert len(h.received['pose']) <= s['processed']
+
+
+@pytest.mark.parametrize('publisher', ['reliable', 'best_effort'])
+def test_auto_reliability_matches_the_publisher(harness, publisher):
+    h = harness(reliability='auto', publisher_reliability=publisher)
+    assert h.spin_until(lambda: 'image' in h.node.subs and 'camera_info' in h.node.subs)
+    assert h.node.subs['image'].qos_profile.reliability.name.lower() == publisher
+    assert h.node.subs['image'].qos_profile.depth == 1
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+
+
+def test_best_effort_subscription(harness):
+    h = harness(reliability='best_effort', publisher_reliability='best_effort')
+    assert h.node.subs['image'].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+
+
+def test_tracking_keeps_the_target(harness):
+    h = harness(**{'tracking.enabled': True, 'tracking.radius': 0.02,
+                   'tracking.switch_margin': 0.1})
+    h.wait_connected()
+    h.node.tracker.position = np.array([EXPECTED_XYZ[0] + 0.05, EXPECTED_XYZ[1], 0.0])
+    h.node.tracker.stamp = 1.0
+    h.send(image_msg(stamp=(1, 0)), info_msg())
+    pose = h.expect_pose()
+    # The constant model's 2nd grasp (network column 10 = 50 camera px = 5 cm) is tracked.
+    assert pose.pose.position.x == pytest.approx(EXPECTED_XYZ[0] + 0.05, abs=1e-6)
+    assert h.spin_until(lambda: h.received['poses'])
+    assert h.received['poses'][-1].poses[0].position.x == pytest.approx(EXPECTED_XYZ[0])
+
+
+def test_invalid_parameters_are_startup_errors(ros, model, tmp_path):
+    def make(**params):
+        params.setdefault('model_path', str(model))
+        return GraspDetectionNode(
+            parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+    with pytest.raises(StartupError, match='backend'):
+        make(backend='tensorrt')
+    with pytest.raises(StartupError, match='top_k'):
+        make(top_k=0)                           # outside the declared IntegerRange
+    with pytest.raises(StartupError, match='plane_normal'):
+        make(plane_normal=[0.0, 0.0, 0.0])
+    with pytest.raises(StartupError, match='cannot load the grasp model.*not found'):
+        make(model_path=str(tmp_path / 'nothing'))
+
+
+def test_default_model_path():
+    path = grasp_node.default_model_path()
+    assert path.name == 'mtgcnn_depth_p' and path.parent.name == 'models'
+    assert ROOT / 'models' / 'mtgcnn_depth_p' in grasp_node.default_model_candidates()
+
+
+def run_node(*ros_args, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RMW_IMPLEMENTATION='rmw_fastrtps_cpp',
+               ROS_DOMAIN_ID=str(100 + os.getpid() % 100),
+               ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    return subprocess.run([sys.executable, '-m', 'mtg_grasp_ros.grasp_node', '--ros-args',
+                           *ros_args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_missing_model_at_startup_exits_with_a_message(tmp_path):
+    result = run_node('-p', f'model_path:={tmp_path / "absent"}')
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert 'cannot load the grasp model' in output and str(tmp_path / 'absent') in output
+    assert 'Traceback' not in output
+
+
+def test_corrupt_model_at_startup_exits_with_a_message(tmp_path, model):
+    for suffix in ('.json', '.safetensors', '.onnx'):
+        (tmp_path / f'bad{suffix}').write_bytes(Path(f'{model}{suffix}').read_bytes())
+    onnx = tmp_path / 'bad.onnx'
+    onnx.write_bytes(onnx.read_bytes()[:100])  # truncated
+    result = run_node('-p', f'model_path:={tmp_path / "bad"}', '-p', 'backend:=onnx')
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert 'bad.onnx' in output and 'truncated' in output and 'Traceback' not in output
+
+
+DEFAULT_MODEL = ROOT / 'models' / 'mtgcnn_depth_p.json'
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(),
+                    reason=f'the trained default model {DEFAULT_MODEL} is not in the repo yet')
+def test_published_grasp_lies_on_the_object(harness):
+    """Accuracy with trained weights: the grasp lies on the object within 1 cm, the jaws across
+    it within 15 degrees. The scene (a rendered object of known pose) is added together with the
+    pybullet camera demo; until then this only checks that the default model runs."""
+    h = harness(model_path='', min_quality=-10.0)
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+
+
+def test_integers_and_bools_are_accepted_where_yaml_and_the_cli_produce_them(ros, model):
+    params = {'model_path': str(model), 'table_height': 0, 'plane_normal': [0, 0, 1],
+              'use_tf': False, 'tf_timeout': 1, 'camera_pose.xyz': [0, 0, 1]}
+    node = GraspDetectionNode(
+        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    try:
+        assert node.p['table_height'] == 0.0 and isinstance(node.p['table_height'], float)
+        assert node.p['plane_normal'] == [0.0, 0.0, 1.0] and node.p['use_tf'] == 'false'
+        assert isinstance(node._tf, grasp_node.StaticTransformSource)
+    finally:
+        node.destroy_node()
+    with pytest.raises(StartupError, match='outside'):
+        GraspDetectionNode(parameter_overrides=[Parameter('model_path', value=str(model)),
+                                                Parameter('tf_timeout', value=-1)])
+    with pytest.raises(StartupError, match='numbers'):
+        GraspDetectionNode(parameter_overrides=[Parameter('model_path', value=str(model)),
+                                                Parameter('table_height', value='high')])
+
+
+def test_diagnostics_when_diagnostic_updater_is_installed(harness, monkeypatch):
+    tasks = []
+    updater = types.ModuleType('diagnostic_updater')
+
+    class Updater:
+        def __init__(self, node):
+            self.node = node
+
+        def setHardwareID(self, hardware_id):  # noqa: N802 (diagnostic_updater's API)
+            self.hardware_id = hardware_id
+
+        def add(self, name, task):
+            tasks.append((name, task))
+
+    updater.Updater = Updater
+    msgs = types.ModuleType('diagnostic_msgs.msg')
+    msgs.DiagnosticStatus = types.SimpleNamespace(OK=b'\x00', WARN=b'\x01', ERROR=b'\x02')
+    monkeypatch.setitem(sys.modules, 'diagnostic_updater', updater)
+    monkeypatch.setitem(sys.modules, 'diagnostic_msgs', types.ModuleType('diagnostic_msgs'))
+    monkeypatch.setitem(sys.modules, 'diagnostic_msgs.msg', msgs)
+
+    class Stat:
+        def __init__(self):
+            self.values = {}
+
+        def summary(self, level, message):
+            self.level, self.message = level, message
+
+        def add(self, key, value):
+            self.values[key] = value
+
+    h = harness()
+    (name, task), = tasks
+    stat = task(Stat())
+    assert stat.level == msgs.DiagnosticStatus.WARN and 'no images' in stat.message
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+    stat = task(Stat())
+    assert stat.level == msgs.DiagnosticStatus.OK
+    assert stat.values['published'] == '1' and 'inference p50 ms' in stat.values

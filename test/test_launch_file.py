@@ -1,0 +1,160 @@
+"""The launch file and parameter file, checked without `launch` (not installable from PyPI):
+executables are console scripts, referenced files are installed, YAML parameters are declared."""
+
+import ast
+import os
+from pathlib import Path
+import runpy
+import sys
+
+import pytest
+import yaml
+
+from mtg_grasp_ros import grasp_node
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = 'mtg_grasp_ros'
+LAUNCH = ROOT / 'launch' / 'grasp_detection.launch.py'
+CONFIG = ROOT / 'config' / 'grasp_detection.yaml'
+
+
+@pytest.fixture(scope='module')
+def setup_kwargs():
+    """The keyword arguments setup.py passes to setuptools.setup (globs evaluated in the repo)."""
+    import setuptools
+
+    captured = {}
+    original, cwd = setuptools.setup, os.getcwd()
+    setuptools.setup = lambda **kwargs: captured.update(kwargs)
+    try:
+        os.chdir(ROOT)
+        runpy.run_path(str(ROOT / 'setup.py'))
+    finally:
+        setuptools.setup = original
+        os.chdir(cwd)
+    return captured
+
+
+def console_scripts(kwargs):
+    scripts = {}
+    for entry in kwargs['entry_points']['console_scripts']:
+        name, target = (s.strip() for s in entry.split('='))
+        scripts[name] = target
+    return scripts
+
+
+def installed_share_files(kwargs):
+    """{path relative to share/<pkg>: source path} of setup.py's data_files."""
+    files = {}
+    for dest, sources in kwargs['data_files']:
+        if dest == f'share/{PACKAGE}' or dest.startswith(f'share/{PACKAGE}/'):
+            sub = dest[len(f'share/{PACKAGE}'):].strip('/')
+            for src in sources:
+                files[str(Path(sub) / Path(src).name)] = src
+    return files
+
+
+def launch_calls(name):
+    tree = ast.parse(LAUNCH.read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == name]
+
+
+def keyword(call, name):
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def test_launch_file_parses_and_defines_the_entry_point():
+    tree = ast.parse(LAUNCH.read_text())
+    assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
+               for n in tree.body)
+
+
+def test_every_executable_is_a_console_script(setup_kwargs):
+    scripts = console_scripts(setup_kwargs)
+    nodes = launch_calls('Node')
+    assert nodes
+    for call in nodes:
+        assert ast.literal_eval(keyword(call, 'package')) == PACKAGE
+        executable = ast.literal_eval(keyword(call, 'executable'))
+        assert executable in scripts, f'{executable} is not a console script in setup.py'
+        module, func = scripts[executable].split(':')
+        assert module == 'mtg_grasp_ros.grasp_node' and callable(getattr(grasp_node, func))
+        assert ast.literal_eval(keyword(call, 'name')) == grasp_node.NODE_NAME
+
+
+def test_every_referenced_file_is_installed(setup_kwargs):
+    installed = installed_share_files(setup_kwargs)
+    assert 'launch/grasp_detection.launch.py' in installed
+    referenced = []
+    for call in launch_calls('PathJoinSubstitution'):
+        parts = call.args[0].elts
+        assert getattr(parts[0].func, 'id', None) == 'FindPackageShare'
+        assert ast.literal_eval(parts[0].args[0]) == PACKAGE
+        referenced.append('/'.join(ast.literal_eval(p) for p in parts[1:]))
+    assert referenced == ['config/grasp_detection.yaml']
+    for rel in referenced:
+        assert (ROOT / rel).is_file(), rel
+        assert rel in installed, f'{rel} is not installed by setup.py data_files'
+
+
+def test_remappings_are_the_nodes_topics():
+    (call,) = launch_calls('Node')
+    remapped = [ast.literal_eval(pair.elts[0]) for pair in keyword(call, 'remappings').elts]
+    assert tuple(remapped) == grasp_node.INPUT_TOPICS
+
+
+def flatten(d, prefix=''):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f'{prefix}{k}.'))
+        else:
+            out[f'{prefix}{k}'] = v
+    return out
+
+
+def test_yaml_parameters_are_declared_with_matching_types():
+    data = yaml.safe_load(CONFIG.read_text())
+    assert list(data) == [grasp_node.NODE_NAME]
+    params = flatten(data[grasp_node.NODE_NAME]['ros__parameters'])
+    specs = {p.name: p for p in grasp_node.PARAMETERS}
+    assert set(params) <= set(specs), f'undeclared: {set(params) - set(specs)}'
+    assert set(specs) <= set(params), f'not documented in the YAML: {set(specs) - set(params)}'
+    for name, value in params.items():
+        default = specs[name].default
+        assert type(value) is type(default), (name, value, default)
+        assert value == default, f'{name}: YAML {value!r} != node default {default!r}'
+
+
+def test_the_node_loads_the_yaml(tmp_path):
+    """rclpy itself reads the parameter file (as launch passes it) into the node."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from test_pipeline import save_model
+    finally:
+        sys.path.pop(0)
+    stem = save_model(tmp_path / 'model', kind='constant')
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    context = rclpy.Context()
+    rclpy.init(args=['--ros-args', '--params-file', str(CONFIG)], context=context)
+    try:
+        node = grasp_node.GraspDetectionNode(
+            context=context, parameter_overrides=[Parameter('model_path', value=str(stem))])
+        try:
+            params = flatten(yaml.safe_load(CONFIG.read_text())[grasp_node.NODE_NAME][
+                'ros__parameters'])
+            for name, value in params.items():
+                if name != 'model_path':
+                    got = node.get_parameter(name).value
+                    assert (list(got) if isinstance(value, list) else got) == value, name
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
