@@ -1,0 +1,146 @@
+"""``python -m training synth``: Jacquard-format grasp data made the way Jacquard was made.
+
+Objects are dropped onto a plane in pybullet, rendered from a mostly top-down camera, and
+grasps are *tried* by a simulated parallel-jaw gripper; only the grasps that lift and hold the
+object through a shake are written, in Jacquard's own file layout, so everything that reads
+Jacquard (``training/jacquard.py``) reads this data unchanged.
+
+Usage::
+
+    python -m training synth --out data/synth --objects 300 --views 4 --seed 0 --workers 2
+
+Objects (:mod:`.objects`): pybullet_data's ``random_urdfs/000..999`` by default, or every URDF
+and OBJ under ``--object-dir``. Object ``NNN`` is called ``rNNN``. Held out: every object whose
+catalogue index is a multiple of 10 (``HELDOUT_OBJECT_IDS`` = r000, r010, ..., r990; 100
+objects) never appears with ``--split train`` (the default) and is all there is with
+``--split heldout``. Each object is rescaled so its largest side is 5-13 cm.
+
+Per view (:mod:`.generate`, :mod:`.scene`, :mod:`.appearance`, :mod:`.camera`): the object is
+dropped with a random orientation and settles; the plane and object get random colours or
+textures (40% of planes near-white, like Jacquard's), the light a random direction, tint and
+shadowing; the camera looks down with up to 10 degrees of tilt, a random yaw and a distance
+that frames the object at 30-50% of the image width (35 degree field of view).
+
+Gripper and trial (:mod:`.gripper`): two 1 cm thick, 6 cm long box fingers on prismatic joints,
+jaw size (across the closing axis) 1, 2 or 3 cm, opening 0-10 cm, 20 N grip per finger,
+friction 1.0, on a palm with lift and shake joints. A trial restores the settled scene, places
+the open gripper at the grasp pose (approach along the optical axis; pose refused if it
+penetrates anything), closes, lifts 10 cm, shakes +-2 cm across the jaws and holds. Success:
+the object's centre of mass rose >= 5 cm, it touches both fingers and not the plane.
+Candidates (:mod:`.sampling`) are centred on the object mask; those whose fingers would hit the
+object on the way down (checked in the depth image) never reach the simulator.
+
+Outputs (:mod:`.writer`): ``DIR/<id>/<view>_<id>_RGB.png``, ``_perfect_depth.tiff`` (float32
+m), ``_stereo_depth.tiff`` (float32 m, simulated stereo, 0 = hole; :mod:`.stereo`),
+``_mask.png`` (0/255), ``_grasps.txt`` (``x;y;theta;w;h``); ``DIR/summary.json`` (counts,
+grasps per view, throughput, disk) and ``DIR/views.json`` (per view: camera intrinsics and pose,
+trial outcomes). Same seed, same files, whatever ``--workers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import textwrap
+
+from training.synth.objects import HELDOUT_OBJECT_IDS, SPLITS
+
+__all__ = ['HELDOUT_OBJECT_IDS', 'register', 'run', 'draw_preview']
+
+DESCRIPTION = textwrap.fill(
+    'Generate Jacquard-format grasp data the way Jacquard was made: each object is dropped '
+    'onto a plane in pybullet and rendered from a mostly top-down camera (random colours, '
+    'textures, light, tilt and yaw), grasps are tried by a simulated parallel-jaw gripper, and '
+    'the grasps that lift and hold the object through a shake are written as grasp '
+    'rectangles. Same seed, same files, whatever --workers.', width=90)
+EPILOG = f'''\
+gripper:  two box fingers, 1 cm thick, 6 cm long, jaw size 1, 2 or 3 cm; opening 0-10 cm;
+          20 N grip per finger; friction 1.0
+trial:    restore the settled scene; place the open gripper along the camera's optical axis
+          (refused if it would hit anything: checked in the depth image, then exactly);
+          close; lift 10 cm; shake +-2 cm across the jaws; hold 0.1 s
+success:  the object's centre of mass rose >= 5 cm, it touches both fingers and not the plane
+outputs:  DIR/<id>/<view>_<id>_RGB.png            RGB, size x size
+          DIR/<id>/<view>_<id>_perfect_depth.tiff float32 metres
+          DIR/<id>/<view>_<id>_stereo_depth.tiff  float32 metres, simulated stereo, 0 = hole
+          DIR/<id>/<view>_<id>_mask.png           object mask 0/255
+          DIR/<id>/<view>_<id>_grasps.txt         x;y;theta;w;h per successful grasp
+          DIR/summary.json (counts, grasps per view, throughput, disk), DIR/views.json
+          (per view: camera intrinsics and pose, trial outcomes)
+objects:  pybullet_data/random_urdfs NNN is called rNNN; held out ({len(HELDOUT_OBJECT_IDS)}):
+          every catalogue index % 10 == 0 (r000, r010, ..., r990)
+'''
+
+
+def draw_preview(dataset_dir, out_png, n: int = 6) -> Path:
+    """Contact sheet of ``n`` generated views with their grasps (see :mod:`.preview`)."""
+    from training.synth.preview import draw_preview as _draw
+    return _draw(dataset_dir, out_png, n)
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``synth`` sub-command to ``python -m training``."""
+    parser = subparsers.add_parser(
+        'synth', help='generate Jacquard-format data by simulated grasp trials (pybullet)',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument('--out', required=True, type=Path, help='output folder (created)')
+    parser.add_argument('--objects', type=int, default=None,
+                        help='number of objects, drawn from --split by a seeded shuffle '
+                             '(default: all of the split)')
+    parser.add_argument('--views', type=int, default=4,
+                        help='views per object (Jacquard: up to 5; default 4)')
+    parser.add_argument('--seed', type=int, default=0, help='seed: same seed, same files')
+    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
+                        help='worker processes, one pybullet client each (default: CPU count)')
+    parser.add_argument('--object-dir', type=Path, default=None,
+                        help='folder of *.urdf / *.obj objects to use instead of '
+                             'pybullet_data/random_urdfs')
+    parser.add_argument('--image-size', type=int, default=1024,
+                        help="image side in pixels (Jacquard's 1024; e.g. 256 for a quick run)")
+    parser.add_argument('--trials', type=int, default=40,
+                        help='simulated grasp trials per view (candidates that the depth image '
+                             'already rules out are not counted; default 40)')
+    parser.add_argument('--split', choices=SPLITS, default='train',
+                        help='objects to draw from: train (not held out), heldout, all')
+    parser.add_argument('--preview', type=Path, default=None,
+                        help='also draw some generated views with their grasps into this PNG')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Generate the data set described by ``args``; print and save a summary."""
+    from training.synth.generate import format_summary, generate, SynthConfig
+    from training.synth.objects import list_objects, select_objects
+
+    for name in ('views', 'image_size', 'trials', 'workers'):
+        if getattr(args, name) < 1:
+            print(f'error: --{name.replace("_", "-")} must be at least 1')
+            return 2
+    if args.image_size < 64:
+        print('error: --image-size must be at least 64 pixels')
+        return 2
+    try:
+        catalogue = list_objects(str(args.object_dir) if args.object_dir else None)
+        specs = select_objects(catalogue, args.split, args.objects, args.seed)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'error: {exc}')
+        return 2
+    if not specs:
+        print(f'error: no objects in split {args.split!r}')
+        return 2
+    config = SynthConfig(out=str(args.out), views=args.views, image_size=args.image_size,
+                         trials=args.trials, seed=args.seed)
+    summary = generate(specs, config, workers=min(args.workers, len(specs)),
+                       progress=not args.quiet)
+    print(format_summary(summary))
+    print(f'wrote {args.out}/summary.json')
+    if args.preview is not None:
+        if summary['views']:
+            print(f'preview: {draw_preview(args.out, args.preview)}')
+        else:
+            print('no views were written, so there is no preview')
+    return 0 if summary['views'] else 1

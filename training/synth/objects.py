@@ -1,0 +1,111 @@
+"""The catalogue of objects the generator draws from, their stable ids and the held-out split.
+
+By default the objects are pybullet_data's ``random_urdfs/000..999`` (1000 procedurally made
+"blob" objects, each a compound of a few convex pieces). Object ``NNN`` gets the stable id
+``rNNN`` (``r042`` for ``random_urdfs/042/042.urdf``); the id names the output folder and the
+``<view>_<id>_*`` files. With ``--object-dir`` every ``*.urdf`` and ``*.obj`` file under the
+folder (sorted by path, an OBJ that a URDF beside it already uses is skipped) is an object whose
+id is its file stem with every character other than letters, digits and ``-`` replaced by ``-``
+(Jacquard-style loaders split ``<view>_<id>`` at the first underscore, so ids carry none).
+
+Held-out objects: the object at catalogue index ``i`` is held out when ``i % 10 == 0``. For
+random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100 objects). They
+never appear in data generated with ``--split train`` and are the only ones used with
+``--split heldout``, so a network trained on the first can be tested on objects it never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import re
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Number of objects in pybullet_data/random_urdfs.
+RANDOM_URDF_COUNT = 1000
+
+#: Every tenth catalogue index is held out (the rule applies to ``--object-dir`` too).
+HELDOUT_EVERY = 10
+
+#: The held-out objects of random_urdfs, by stable id (index % 10 == 0: 100 objects).
+HELDOUT_OBJECT_IDS: Tuple[str, ...] = tuple(
+    f'r{i:03d}' for i in range(0, RANDOM_URDF_COUNT, HELDOUT_EVERY))
+
+SPLITS = ('train', 'heldout', 'all')
+
+_UNSAFE = re.compile(r'[^A-Za-z0-9-]')
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object of the catalogue: its index (seeds its RNG), stable id and model file."""
+
+    index: int
+    object_id: str
+    path: str
+
+    @property
+    def heldout(self) -> bool:
+        return is_heldout_index(self.index)
+
+
+def is_heldout_index(index: int) -> bool:
+    """Whether the object at catalogue index ``index`` belongs to the held-out split."""
+    return index % HELDOUT_EVERY == 0
+
+
+def random_urdf_dir() -> Path:
+    """pybullet_data's random_urdfs folder (imported lazily: pybullet prints on import)."""
+    import pybullet_data
+    return Path(pybullet_data.getDataPath()) / 'random_urdfs'
+
+
+def list_objects(object_dir: Optional[str] = None) -> List[ObjectSpec]:
+    """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder."""
+    if object_dir is None:
+        root = random_urdf_dir()
+        specs = [ObjectSpec(i, f'r{i:03d}', str(root / f'{i:03d}' / f'{i:03d}.urdf'))
+                 for i in range(RANDOM_URDF_COUNT)]
+        missing = [s.path for s in specs if not Path(s.path).is_file()]
+        if missing:
+            raise FileNotFoundError(f'pybullet_data random_urdfs is incomplete, e.g. {missing[0]}')
+        return specs
+    root = Path(object_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f'--object-dir {root} is not a folder')
+    urdfs = sorted(root.rglob('*.urdf'))
+    # A URDF usually references an OBJ beside it; that OBJ is the same object, not another one.
+    used = {p.with_suffix('.obj') for p in urdfs}
+    files = sorted(urdfs + [p for p in root.rglob('*.obj') if p not in used])
+    if not files:
+        raise FileNotFoundError(f'no *.urdf or *.obj files under --object-dir {root}')
+    specs = []
+    seen = set()
+    for index, path in enumerate(files):
+        object_id = _UNSAFE.sub('-', path.stem) or f'o{index:04d}'
+        if object_id in seen:  # same stem in two sub-folders: keep both, distinctly named
+            object_id = f'{object_id}-{index:04d}'
+        seen.add(object_id)
+        specs.append(ObjectSpec(index, object_id, str(path)))
+    return specs
+
+
+def select_objects(catalogue: Sequence[ObjectSpec], split: str, count: Optional[int],
+                   seed: int) -> List[ObjectSpec]:
+    """Pick ``count`` objects of ``split`` (all of them when ``count`` is None), sorted by index.
+
+    The choice is a seeded permutation of the split, so a larger ``count`` with the same seed
+    gives a superset of the objects of a smaller one (a dataset can be grown, not redrawn).
+    """
+    if split not in SPLITS:
+        raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+    pool = [s for s in catalogue
+            if split == 'all' or (s.heldout == (split == 'heldout'))]
+    if count is None or count >= len(pool):
+        return list(pool)
+    if count < 0:
+        raise ValueError(f'object count must be >= 0, got {count}')
+    order = np.random.default_rng([int(seed), 0x5E1EC7]).permutation(len(pool))
+    return sorted((pool[i] for i in order[:count]), key=lambda s: s.index)
