@@ -25,7 +25,7 @@ from typing import List, Mapping, Optional
 import numpy as np
 
 from mtg_grasp_ros.grasp import Grasp
-from training.samples import DatasetError, PathLike, SampleFiles
+from training.samples import DatasetError, PathLike, read_grasp_text, SampleFiles
 
 EXPECTED_LAYOUT = ('expected Cornell files such as <root>/01/pcd0100cpos.txt with '
                    'pcd0100r.png beside them')
@@ -73,12 +73,7 @@ def read_cornell_grasps(path: PathLike) -> List[Grasp]:
     or a line count that is not a multiple of 4, raises DatasetError naming file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding='utf-8')
-    except FileNotFoundError:
-        raise DatasetError(f'grasp file {path} does not exist', path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f'cannot read grasp file {path}: {exc}', path) from exc
+    text = read_grasp_text(path)
     points = []  # (line number, x, y)
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()

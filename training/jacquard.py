@@ -22,7 +22,7 @@ import re
 from typing import List
 
 from mtg_grasp_ros.grasp import Grasp
-from training.samples import DatasetError, PathLike, SampleFiles
+from training.samples import DatasetError, PathLike, read_grasp_text, SampleFiles
 
 LOG = logging.getLogger(__name__)
 
@@ -86,12 +86,7 @@ def read_jacquard_grasps(path: PathLike) -> List[Grasp]:
     line number, because a silently dropped label would bias training without anyone noticing.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding='utf-8')
-    except FileNotFoundError:
-        raise DatasetError(f'grasp file {path} does not exist', path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f'cannot read grasp file {path}: {exc}', path) from exc
+    text = read_grasp_text(path)
     grasps = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()

@@ -104,6 +104,16 @@ def read_mask(path: Path) -> np.ndarray:
     return mask > 0
 
 
+def read_grasp_text(path: Path) -> str:
+    """The text of a grasp file, or a DatasetError that names it."""
+    try:
+        return Path(path).read_text(encoding='utf-8')
+    except FileNotFoundError:
+        raise DatasetError(f'grasp file {path} does not exist', path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f'cannot read grasp file {path}: {exc}', path) from exc
+
+
 def read_grasps(files: SampleFiles) -> List[Grasp]:
     """Parse the grasp file of ``files`` with the reader of its format."""
     if files.fmt == 'jacquard':

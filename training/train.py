@@ -67,6 +67,7 @@ class TrainConfig:
     skip_bad: bool = False
     channels_last: bool = True
     val_limit: Optional[int] = None
+    cache_mb: float = 8192.0
 
     def validate(self) -> None:
         if self.network not in NETWORKS:
@@ -110,7 +111,7 @@ def make_datasets(config: TrainConfig) -> Tuple[GraspDataset, GraspDataset]:
     samples = find_samples(config.data)
     split = split_by_object(samples, config.fold, config.n_folds, config.seed)
     common = dict(input_mode=config.input_mode, aux=config.aux, output_size=config.input_size,
-                  skip_bad=config.skip_bad)
+                  skip_bad=config.skip_bad, cache_mb=config.cache_mb)
     train_set = GraspDataset(split.train, augment=True, rotate=config.rotate,
                              zoom=(config.zoom_min, 1.0), seed=config.seed, **common)
     val_files = split.val[:config.val_limit] if config.val_limit else split.val
@@ -255,6 +256,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
     parser.add_argument('--val-limit', type=int, default=None,
                         help='validate on at most this many images (faster epochs)')
+    parser.add_argument('--cache-mb', type=float, default=8192.0,
+                        help='memory for decoded images (MB); decoding 1024 px PNGs dominates an '
+                             'epoch, so give it enough to hold the dataset (default 8192)')
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip unreadable samples (and report how many) instead of stopping')
 
