@@ -59,6 +59,19 @@ def test_find_jacquard_nested_part_folders(tiny_copy):
     assert sorted({s.object_id for s in samples}) == sorted(p.name for p in objects)
 
 
+def test_symlinked_object_folders_are_found(tiny_root, tmp_path):
+    # Datasets are often assembled from links to object folders (e.g. a subset for a quick run).
+    linked = tmp_path / 'subset'
+    linked.mkdir()
+    objects = sorted(p for p in tiny_root.iterdir() if p.is_dir())[:2]
+    for folder in objects:
+        (linked / folder.name).symlink_to(folder, target_is_directory=True)
+    found = find_samples(linked)
+    assert sorted({f.object_id for f in found}) == sorted(p.name for p in objects)
+    assert len(found) == len(find_jacquard(tiny_root)) * 2 // len(
+        {f.object_id for f in find_jacquard(tiny_root)})
+
+
 def test_optional_companions_become_none(tiny_copy):
     first = find_jacquard(tiny_copy)[0]
     first.depth.unlink()

@@ -25,7 +25,8 @@ from typing import List, Mapping, Optional
 import numpy as np
 
 from mtg_grasp_ros.grasp import Grasp
-from training.samples import DatasetError, PathLike, read_grasp_text, SampleFiles
+from training.samples import (DatasetError, find_files, PathLike, read_grasp_text,
+                              SampleFiles)
 
 EXPECTED_LAYOUT = ('expected Cornell files such as <root>/01/pcd0100cpos.txt with '
                    'pcd0100r.png beside them')
@@ -47,7 +48,7 @@ def find_cornell(root: PathLike,
         raise DatasetError(f'Cornell root {root} does not exist or is not a folder; '
                            f'{EXPECTED_LAYOUT}', root)
     samples = []
-    for grasps in sorted(root.rglob('pcd*cpos.txt')):
+    for grasps in find_files(root, 'cpos.txt'):
         match = _CPOS_NAME.fullmatch(grasps.name)
         if match is None:
             continue

@@ -22,7 +22,8 @@ import re
 from typing import List
 
 from mtg_grasp_ros.grasp import Grasp
-from training.samples import DatasetError, PathLike, read_grasp_text, SampleFiles
+from training.samples import (DatasetError, find_files, PathLike, read_grasp_text,
+                              SampleFiles)
 
 LOG = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def find_jacquard(root: PathLike, skip_missing: bool = False) -> List[SampleFile
                            f'{EXPECTED_LAYOUT}', root)
     samples = []
     missing = []
-    for grasps in sorted(root.rglob('*' + GRASPS_SUFFIX)):
+    for grasps in find_files(root, GRASPS_SUFFIX):
         name = grasps.name[:-len(GRASPS_SUFFIX)]
         match = _VIEW_NAME.fullmatch(name)
         # The object part of <view>_<object>; a file not named that way falls back to its

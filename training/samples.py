@@ -104,6 +104,15 @@ def read_mask(path: Path) -> np.ndarray:
     return mask > 0
 
 
+def find_files(root: Path, suffix: str) -> List[Path]:
+    """Files under ``root`` whose name ends with ``suffix``, sorted; symlinked folders are
+    followed (datasets are often assembled from links), ``Path.rglob`` would skip them."""
+    found = []
+    for folder, _, names in os.walk(root, followlinks=True):
+        found.extend(Path(folder) / n for n in names if n.endswith(suffix))
+    return sorted(found)
+
+
 def read_grasp_text(path: Path) -> str:
     """The text of a grasp file, or a DatasetError that names it."""
     try:
@@ -186,9 +195,9 @@ def find_samples(root: PathLike, fmt: str = 'auto') -> List[SampleFiles]:
         raise DatasetError(f'unknown dataset format {fmt!r}; expected auto or one of {FORMATS}')
     root = Path(root)
     if root.is_dir():
-        if next(root.rglob('*_grasps.txt'), None) is not None:
+        if find_files(root, '_grasps.txt'):
             return find_jacquard(root)
-        if next(root.rglob('pcd*cpos.txt'), None) is not None:
+        if find_files(root, 'cpos.txt'):
             return find_cornell(root)
     # Neither: let the Jacquard finder explain what was expected (or that root is missing).
     return find_jacquard(root)
