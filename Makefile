@@ -5,9 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint benchmark table clean
+.PHONY: demo train-demo test lint benchmark table clean
 
 demo: $(STAMP)
+	$(PY) -m mtg_grasp_ros.demo
+
+train-demo: $(STAMP)
 	$(PY) -m training demo --out runs/demo
 
 test: $(STAMP)

@@ -27,5 +27,6 @@ setup(
     tests_require=['pytest'],
     entry_points={'console_scripts': [
         'grasp_detection_node = mtg_grasp_ros.grasp_node:main',
+        'sim_camera_node = mtg_grasp_ros.sim_camera:main',
     ]},
 )
