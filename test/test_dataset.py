@@ -210,3 +210,20 @@ def test_all_bad_and_bad_arguments(broken):
         GraspDataset(files, aux='edges')
     with pytest.raises(ValueError, match='zoom'):
         GraspDataset(files, augment=True, zoom=(0.5, 1.5))
+
+
+def test_shared_decoded_views_give_identical_items(tmp_path):
+    from training.dataset import share_decoded_views
+    files = find_jacquard(make_tiny_jacquard(tmp_path, n_objects=2, views=1, size=64, seed=5))
+    plain = GraspDataset(files, aux='depth', output_size=32, cache=False)
+    share_decoded_views(True)
+    try:
+        first = GraspDataset(files, aux='depth', output_size=32, cache=False)
+        second = GraspDataset(files, aux='depth', output_size=32, cache=False)
+        for i in range(len(files)):
+            assert torch.equal(first[i][0], plain[i][0]) and torch.equal(first[i][1], plain[i][1])
+            # The second dataset takes the very arrays the first decoded.
+            assert second._working(i) is first._working(i)
+    finally:
+        share_decoded_views(False)
+    assert GraspDataset(files, output_size=32, cache=False)._working(0) is not first._working(0)

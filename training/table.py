@@ -20,7 +20,7 @@ import statistics
 from typing import Dict, List, NamedTuple
 
 from training.checkpoint import load_checkpoint, model_from_checkpoint
-from training.dataset import GraspDataset
+from training.dataset import GraspDataset, share_decoded_views
 from training.evaluate import evaluate_model
 from training.plots import plot_validation_curves
 from training.samples import find_samples
@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
+    share_decoded_views(True)  # 6 configurations x folds train on the same decoded images
     results: Dict[str, List[float]] = {}
     curves: Dict[str, List[List[float]]] = {}
     selected = [c for c in CONFIGS if c.key in args.configs]
