@@ -6,7 +6,8 @@
 
 ``fastdds_large_data:=true`` (the default) sets ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` for the
 processes of this launch: with Fast DDS defaults a best-effort subscriber receives almost no
-full-size camera image (see docs/node.md). Set it for the camera driver as well.
+full-size camera image (see README.md, "QoS and DDS transport"). Set it for the camera
+driver as well.
 """
 
 from launch import LaunchDescription

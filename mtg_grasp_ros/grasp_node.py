@@ -1,7 +1,7 @@
 """ROS 2 node ``grasp_detection_node``: camera images in, grasp poses in the robot's frame out.
 
-A thin layer of glue around :class:`mtg_grasp_ros.pipeline.GraspPipeline`; see docs/node.md for
-topics, parameters and conventions. In short:
+A thin layer of glue around :class:`mtg_grasp_ros.pipeline.GraspPipeline`; see the node
+section of README.md for topics, parameters and conventions. In short:
 
 * subscribes ``image`` (sensor_msgs/Image), ``camera_info`` and -- only with
   ``depth_source: depth_topic`` -- ``depth`` (aligned to the colour image);
