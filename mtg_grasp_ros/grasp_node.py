@@ -593,12 +593,11 @@ class GraspDetectionNode(Node):
                                        want_maps=want_debug)
         self.stats.add_time('inference', result.timings.get('inference', 0.0))
         self.stats.add_time('pipeline', result.timings.get('total', 0.0))
-        with self.stats.lock:
-            self.stats.processed += 1
         if want_debug:
             self._publish_debug(msg, result, camera_frame)
         if not result.grasps:
             with self.stats.lock:
+                self.stats.processed += 1
                 self.stats.no_grasp += 1
             return
         stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -612,7 +611,10 @@ class GraspDetectionNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         if stamp_s > 0:
             self.stats.add_time('age', max(0.0, now - stamp_s))
+        # A frame is counted once its outcome is final, so readers of the statistics never
+        # see it processed but not yet published.
         with self.stats.lock:
+            self.stats.processed += 1
             self.stats.published += 1
             self.stats.last_published = done
 
