@@ -548,9 +548,10 @@ def grasp_errors(obj, pose):
                            f'(it is trained and committed separately)')
 # Known gap, kept visible rather than loosened: the shipped model puts every grasp on its object
 # (0 cm) but is 18 deg from across on the thin rod r950 (11 and 6 deg on the others). Its labels
-# teach that: with the generator's friction of 1.0, 62% of the successful grasps on elongated
-# held-out objects are more than 15 deg from across. strict=True makes this test fail as soon
-# as a better model passes it, so the marker cannot outlive the gap.
+# teach that: 62% of the successful trial grasps on elongated held-out objects are more than
+# 15 deg from across (flat fingers turn a bar into line as they close, so the trial succeeds;
+# halving the friction did not change the share). strict=True makes this test fail as soon as
+# a better model passes it, so the marker cannot outlive the gap.
 @pytest.mark.xfail(strict=True, reason='default model: jaws 18 deg from across on r950 (> 15)')
 def test_published_grasp_lies_on_the_object(harness):
     """Accuracy with the trained default model, through the node: pybullet renders a held-out
