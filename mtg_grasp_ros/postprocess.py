@@ -22,6 +22,13 @@ DEFAULT_WIDTH_SCALE = 150.0
 DEFAULT_SIGMA = 5.0
 
 
+def sigma_for_input_size(input_size: int) -> float:
+    """The paper's sigma (5 px at its 300 px input) for a network of another input size, so the
+    smoothing covers the same part of the scene: at 64 px a sigma of 5 would blur a grasp region
+    away. Used by evaluation and written into exported models, so both smooth alike."""
+    return DEFAULT_SIGMA * input_size / 300.0
+
+
 @dataclass
 class GraspMaps:
     """Per-pixel grasp maps of one image, shape (H, W) each, float32."""

@@ -56,7 +56,9 @@ def test_export_writes_three_files_and_proves_parity(exported):
     assert meta['network'] == 'mtgcnn' and meta['input_mode'] == 'rgb'
     assert meta['in_channels'] == 3 and meta['input_size'] == SIZE
     assert meta['outputs'] == list(GRASP_OUTPUTS)
-    assert meta['width_scale'] == 150.0 and meta['sigma']['quality'] == 5.0
+    # The paper's 5 px at 300 px, scaled to this input size as the evaluation does.
+    assert meta['width_scale'] == 150.0
+    assert meta['sigma']['quality'] == pytest.approx(5.0 * SIZE / 300)
     assert meta['parameters'] == count_parameters(full.without_aux()) < meta['parameters_full']
     assert meta['training']['loss'] == 'positional' and meta['training']['fold'] == 2
     assert meta['training']['val_accuracy'] == 0.5

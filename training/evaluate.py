@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from mtg_grasp_ros.grasp import Grasp
-from mtg_grasp_ros.postprocess import DEFAULT_SIGMA, DEFAULT_WIDTH_SCALE, smooth_maps, top_grasps
+from mtg_grasp_ros.postprocess import (DEFAULT_WIDTH_SCALE, sigma_for_input_size, smooth_maps,
+                                       top_grasps)
 from training.checkpoint import CheckpointError, model_from_checkpoint
 from training.metrics import ANGLE_THRESHOLD_DEG, best_match, IOU_THRESHOLD
 
@@ -49,12 +50,6 @@ def sample_name(dataset, index: int) -> str:
         item = files[index]
         return str(getattr(item, 'name', item))
     return str(index)
-
-
-def scaled_sigma(input_size: int) -> float:
-    """The paper's sigma (5 px at 300 px) for another input size, so the smoothing covers the
-    same part of the scene: at 64 px a sigma of 5 would blur a grasp region away."""
-    return DEFAULT_SIGMA * input_size / 300.0
 
 
 def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
@@ -85,7 +80,7 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
                 x = torch.stack([torch.as_tensor(dataset[i][0]) for i in batch])
                 outputs = module(x.to(device, non_blocking=True))[:4]
                 if sigma is None:
-                    sigma = scaled_sigma(x.shape[-1])
+                    sigma = sigma_for_input_size(x.shape[-1])
                 maps = [o[:, 0].float().cpu().numpy() for o in outputs]
                 for j, i in enumerate(batch):
                     smoothed = smooth_maps(maps[0][j], maps[1][j], maps[2][j], maps[3][j],

@@ -24,6 +24,7 @@ import torch
 
 from mtg_grasp_ros import deploy
 from mtg_grasp_ros.models import count_parameters, GRASP_OUTPUTS, GraspCNN
+from mtg_grasp_ros.postprocess import sigma_for_input_size
 from training.checkpoint import CheckpointError, model_from_checkpoint
 
 ONNX_TOLERANCE = 1e-4
@@ -151,7 +152,7 @@ def export(checkpoint: Path, out: Path, opset: int = DEFAULT_OPSET, onnx: bool =
     metadata = deploy.make_metadata(
         network=config['network'], input_mode=config['input_mode'], input_size=size,
         parameters=count_parameters(stripped), parameters_full=count_parameters(full),
-        training=training_summary(state))
+        training=training_summary(state), sigma=sigma_for_input_size(size))
     if onnx:
         metadata['onnx_opset'] = int(opset)
     metadata = deploy.write_metadata(paths.json, metadata)
