@@ -84,7 +84,8 @@ class CropRegion:
             interpolation = cv2.INTER_AREA
         else:
             interpolation = cv2.INTER_LINEAR
-        return cv2.resize(np.ascontiguousarray(patch), (self.output_size, self.output_size),
+        # OpenCV reads the patch in place (rows with a stride): no copy of the crop.
+        return cv2.resize(patch, (self.output_size, self.output_size),
                           interpolation=interpolation)
 
     def to_network(self, u, v) -> Tuple[np.ndarray, np.ndarray]:

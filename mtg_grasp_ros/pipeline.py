@@ -35,7 +35,8 @@ from mtg_grasp_ros.camera_model import CameraModel, intersect_ray_plane, RayPlan
 from mtg_grasp_ros.crop import CropRegion
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.inference import GraspPredictor
-from mtg_grasp_ros.postprocess import GraspMaps, top_grasps
+from mtg_grasp_ros.postprocess import (gaussian_kernel, GraspMaps, grasps_from_raw,
+                                       top_grasps)
 from mtg_grasp_ros.preprocess import network_input
 from mtg_grasp_ros.transforms import grasp_orientation, RigidTransform, TransformError
 
@@ -172,14 +173,6 @@ def resolve_device(device: str) -> str:
             'device is cuda but PyTorch sees no GPU (CPU-only torch build, no driver, or '
             'CUDA_VISIBLE_DEVICES empty); use device: auto or cpu')
     return device
-
-
-def gaussian_kernel(sigma: float) -> np.ndarray:
-    """The 1-D kernel :func:`mtg_grasp_ros.postprocess.gaussian_smooth` uses (radius 4 sigma)."""
-    radius = max(1, int(round(4.0 * sigma)))
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-x * x / (2.0 * sigma * sigma))
-    return kernel / kernel.sum()
 
 
 class TorchPostprocess:
@@ -323,6 +316,15 @@ class GraspPipeline:
     def backend(self) -> str:
         return self.predictor.backend
 
+    @property
+    def backend_label(self) -> str:
+        """E.g. ``torch/cpu channels_last`` or ``onnxruntime/cpu``, for logs and benchmarks."""
+        if self.predictor.model is None:
+            return f'onnxruntime/{self.device}'
+        layout = (' channels_last' if self.predictor.memory_format == torch.channels_last
+                  else '')
+        return f'torch/{self.device}{layout}'
+
     def describe(self) -> str:
         """One line for the start-up log: backend, device, model and input."""
         meta = self.predictor.metadata
@@ -417,10 +419,16 @@ class GraspPipeline:
         else:
             raw = self.predictor.raw_maps(x)
             t1 = time.perf_counter()
-            maps = self.predictor.smooth(raw)
-            grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
-            if not want_maps:
+            if want_maps:  # the debug image shows the whole smoothed maps
+                maps = self.predictor.smooth(raw)
+                grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
+            else:  # the same grasps; angle and width smoothed at the peaks only
                 maps = None
+                sigmas = self.predictor.sigmas
+                grasps = grasps_from_raw(*raw, sigma_quality=sigmas['quality'],
+                                         sigma_angle=sigmas['angle'], sigma_width=sigmas['width'],
+                                         width_scale=self.predictor.width_scale,
+                                         top_k=cfg.top_k, min_distance=cfg.min_distance)
         t2 = time.perf_counter()
         best = grasps[0].quality if grasps else -math.inf
         return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}

@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     'training.table',
     'training.tinydata',
     'training.synth',
+    'training.relabel',
+    'training.scene_eval',
     'training.benchmark',
     'training.demo',
 )

@@ -68,6 +68,7 @@ class TrainConfig:
     channels_last: bool = True
     val_limit: Optional[int] = None
     cache_mb: float = 8192.0
+    init: Optional[str] = None
 
     def validate(self) -> None:
         if self.network not in NETWORKS:
@@ -146,6 +147,11 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         start_epoch, history = state['epoch'], state['history']
         best = state['best_accuracy']
         LOG.info('resumed %s at epoch %d (best val accuracy %.3f)', out, start_epoch, best)
+    elif config.init:
+        # Fine-tuning: weights only; a fresh optimiser, epoch count and best accuracy.
+        state = load_checkpoint(Path(config.init), map_location=str(device))
+        load_weights(model, state['model'], source=config.init)
+        LOG.info('initialised from the weights of %s (epoch %d)', config.init, state['epoch'])
 
     wrapped: nn.Module = model
     if world > 1:
@@ -278,6 +284,10 @@ def register(subparsers) -> None:
     parser.add_argument('--fold', type=int, default=0, help='cross-validation fold (0)')
     parser.add_argument('--out', required=True, help='run directory for checkpoints and logs')
     parser.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
+    parser.add_argument('--init', default=None, metavar='CHECKPOINT',
+                        help='start from the weights of this checkpoint (same network and '
+                             'input), e.g. to fine-tune on relabelled data; the optimiser and '
+                             'epoch count start afresh')
     parser.set_defaults(func=run)
 
 

@@ -1,0 +1,83 @@
+"""Antipodal label filter: the check on known shapes, and the relabel command on a data set."""
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from mtg_grasp_ros.grasp import Grasp
+from training.__main__ import main as training_main
+from training.samples import find_samples
+from training.synth.antipodal import antipodal_errors_deg, NO_CONTACT_DEG
+from training.synth.writer import format_grasp, read_grasps
+
+SIZE = 200
+
+
+def bar_mask(angle_deg=0.0):
+    """A 120 x 30 px bar at the image centre, its long side at ``angle_deg`` on screen."""
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    box = cv2.boxPoints(((100.0, 100.0), (120.0, 30.0), -angle_deg)).astype(np.int32)
+    cv2.fillConvexPoly(mask, box, 255)
+    return mask
+
+
+@pytest.mark.parametrize('bar_angle', [0.0, 35.0, -70.0])
+def test_error_is_the_angle_from_across_on_a_bar(bar_angle):
+    """On a bar, a grasp k degrees from across hits both long sides k degrees off the normal."""
+    across = math.radians(bar_angle + 90.0)
+    grasps = [Grasp(row=100.0, col=100.0, angle=across + math.radians(k), width=80.0,
+                    jaw_size=10.0) for k in (0.0, 10.0, -25.0, 40.0)]
+    errors = antipodal_errors_deg(grasps, bar_mask(bar_angle))
+    np.testing.assert_allclose(errors, [0.0, 10.0, 25.0, 40.0], atol=4.0)
+
+
+def test_no_contact_and_off_object_grasps_fail():
+    mask = bar_mask()
+    too_narrow = Grasp(row=100.0, col=100.0, angle=math.pi / 2, width=20.0, jaw_size=5.0)
+    off_object = Grasp(row=20.0, col=20.0, angle=math.pi / 2, width=80.0, jaw_size=5.0)
+    assert list(antipodal_errors_deg([too_narrow, off_object], mask)) == [NO_CONTACT_DEG] * 2
+
+
+def write_view(root, object_id, view, mask, grasps):
+    folder = root / object_id
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f'{view}_{object_id}'
+    cv2.imwrite(str(folder / f'{stem}_RGB.png'), np.dstack([mask] * 3))
+    cv2.imwrite(str(folder / f'{stem}_mask.png'), mask)
+    cv2.imwrite(str(folder / f'{stem}_perfect_depth.tiff'),
+                np.where(mask > 0, 0.45, 0.5).astype(np.float32))
+    (folder / f'{stem}_grasps.txt').write_text(''.join(format_grasp(g) + '\n' for g in grasps))
+
+
+def test_relabel_keeps_antipodal_grasps_and_drops_empty_views(tmp_path, capsys):
+    src, out = tmp_path / 'src', tmp_path / 'out'
+    across = Grasp(row=100.0, col=100.0, angle=math.pi / 2, width=80.0, jaw_size=10.0)
+    skew = Grasp(row=100.0, col=100.0, angle=math.pi / 2 + math.radians(35), width=80.0,
+                 jaw_size=10.0)
+    write_view(src, 'r001', 0, bar_mask(), [across, skew])
+    write_view(src, 'r002', 0, bar_mask(), [skew])  # nothing antipodal: the view goes
+    before = {p: p.read_bytes() for p in src.rglob('*') if p.is_file()}
+    assert training_main(['relabel', '--data', str(src), '--out', str(out), '--cone', '15',
+                          '--quiet']) == 0
+    assert 'kept 1 of 3 labels' in capsys.readouterr().out
+    kept = read_grasps(out / 'r001' / '0_r001_grasps.txt')
+    assert len(kept) == 1 and kept[0].angle == pytest.approx(across.angle, abs=1e-3)
+    assert not (out / 'r002').exists()
+    assert (out / 'r001' / '0_r001_RGB.png').is_symlink()
+    assert {p: p.read_bytes() for p in src.rglob('*') if p.is_file()} == before  # untouched
+    summary = json.loads((out / 'relabel.json').read_text())
+    assert summary['views_dropped'] == ['r002/0_r002']
+    assert [s.grasps.name for s in find_samples(out)] == ['0_r001_grasps.txt']
+
+
+def test_relabel_refuses_its_own_source_and_a_missing_mask(tmp_path, capsys):
+    src = tmp_path / 'src'
+    write_view(src, 'r001', 0, bar_mask(), [])
+    assert training_main(['relabel', '--data', str(src), '--out', str(src), '--quiet']) == 2
+    (src / 'r001' / '0_r001_mask.png').unlink()
+    assert training_main(['relabel', '--data', str(src), '--out', str(tmp_path / 'o'),
+                          '--quiet']) == 2
+    assert 'mask' in capsys.readouterr().out

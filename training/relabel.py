@@ -1,0 +1,105 @@
+"""``python -m training relabel``: keep only the antipodal grasp labels of a synthetic data set.
+
+Writes a new data set (the source is never changed): for every view, the grasps whose closing
+axis lies within ``--cone`` degrees of the object outline's normal at both contacts
+(:mod:`training.synth.antipodal`), and symbolic links to the view's images. Views left with
+no grasp are dropped (an image without labels would teach "no grasp here"). Prints and saves
+``relabel.json`` (labels and views kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from training.synth.antipodal import antipodal_errors_deg
+from training.synth.writer import format_grasp, read_grasps
+
+GRASPS_SUFFIX = '_grasps.txt'
+LINKED_SUFFIXES = ('_RGB.png', '_perfect_depth.tiff', '_stereo_depth.tiff', '_mask.png')
+
+
+class RelabelError(RuntimeError):
+    """The source is not a data set this command can relabel."""
+
+
+def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> dict:
+    """Filter every view of ``source`` into ``out``; return the summary."""
+    source, out = Path(source).resolve(), Path(out)
+    if out.resolve() == source:
+        raise RelabelError('--out must differ from --data: the source is never changed')
+    files = sorted(source.glob('*/*' + GRASPS_SUFFIX))
+    if not files:
+        raise RelabelError(f'no */*{GRASPS_SUFFIX} files under {source}')
+    kept_labels = total_labels = kept_views = 0
+    dropped_views = []
+    for grasp_file in tqdm(files, desc='relabel', unit='view', disable=not progress):
+        stem = grasp_file.name[:-len(GRASPS_SUFFIX)]
+        mask_file = grasp_file.with_name(stem + '_mask.png')
+        mask = cv2.imread(str(mask_file), cv2.IMREAD_UNCHANGED)
+        if mask is None:
+            raise RelabelError(f'{mask_file}: missing or unreadable (the check needs the mask)')
+        grasps = read_grasps(grasp_file)
+        errors = antipodal_errors_deg(grasps, mask)
+        kept = [g for g, e in zip(grasps, errors) if e <= cone_deg]
+        total_labels += len(grasps)
+        if not kept:
+            dropped_views.append(f'{grasp_file.parent.name}/{stem}')
+            continue
+        kept_labels += len(kept)
+        kept_views += 1
+        folder = out / grasp_file.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for suffix in LINKED_SUFFIXES:
+            target = grasp_file.with_name(stem + suffix)
+            link = folder / (stem + suffix)
+            if target.exists() and not link.exists():
+                os.symlink(target, link)
+        (folder / (stem + GRASPS_SUFFIX)).write_text(
+            ''.join(format_grasp(g) + '\n' for g in kept), encoding='utf-8')
+    summary = {
+        'source': str(source), 'cone_deg': cone_deg,
+        'views': len(files), 'views_kept': kept_views, 'views_dropped': dropped_views,
+        'labels': total_labels, 'labels_kept': kept_labels,
+        'labels_kept_share': round(kept_labels / max(total_labels, 1), 4),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'relabel.json').write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        'relabel', help='keep only antipodal grasp labels (new data set of links)',
+        description=__doc__.split('\n\n', 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data', required=True, type=Path,
+                        help='source data set (DIR/<object>/<view>_<object>_grasps.txt + mask)')
+    parser.add_argument('--out', required=True, type=Path, help='new data set folder')
+    parser.add_argument('--cone', type=float, default=15.0,
+                        help='largest angle in degrees between the closing axis and the '
+                             "outline's normal at either contact (default 15)")
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 < args.cone <= 90.0:
+        print('error: --cone must be in (0, 90] degrees')
+        return 2
+    try:
+        summary = relabel(args.data, args.out, args.cone, progress=not args.quiet)
+    except (RelabelError, ValueError) as exc:
+        print(f'error: {exc}')
+        return 2
+    print(f'kept {summary["labels_kept"]} of {summary["labels"]} labels '
+          f'({100 * summary["labels_kept_share"]:.1f}%) within {args.cone:g} deg; '
+          f'{summary["views_kept"]} of {summary["views"]} views '
+          f'({len(summary["views_dropped"])} left without labels dropped) -> {args.out}')
+    return 0 if summary['views_kept'] else 1
