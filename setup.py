@@ -28,5 +28,8 @@ setup(
     entry_points={'console_scripts': [
         'grasp_detection_node = mtg_grasp_ros.grasp_node:main',
         'sim_camera_node = mtg_grasp_ros.sim_camera:main',
+        'replay_camera_node = mtg_grasp_ros.replay_camera:main',
+        'grasp_ros_benchmark = mtg_grasp_ros.ros_benchmark:main',
+        'grasp_stage_benchmark = mtg_grasp_ros.stage_benchmark:main',
     ]},
 )

@@ -157,6 +157,21 @@ def child_env(args: argparse.Namespace) -> Dict[str, str]:
     return env
 
 
+def configure_ros_environment(args: argparse.Namespace) -> Dict[str, str]:
+    """Pick a private ROS_DOMAIN_ID (unless given), apply it and the DDS transport to this
+    process, and return the environment for the child processes."""
+    if args.domain_id is None:
+        args.domain_id = 20 + os.getpid() % 80
+    env = child_env(args)
+    for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
+        os.environ[key] = env[key]
+    if args.no_large_data:
+        os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
+    else:
+        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+    return env
+
+
 def camera_command(args: argparse.Namespace) -> List[str]:
     params = {'rate': float(args.rate), 'fov_deg': float(args.fov),
               'camera_xyz': ros_list(args.camera_xyz), 'camera_rpy': ros_list(args.camera_rpy),
@@ -389,15 +404,7 @@ def run(args: argparse.Namespace) -> int:
               f'`python -m training export ...`; `make train-demo` gives a small one in '
               f'runs/demo/model/mtgcnn_demo: pass it with --model.', file=sys.stderr)
         return 1
-    if args.domain_id is None:
-        args.domain_id = 20 + os.getpid() % 80
-    env = child_env(args)
-    for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
-        os.environ[key] = env[key]
-    if args.no_large_data:
-        os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-    else:
-        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+    env = configure_ros_environment(args)
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     camera = SimCamera(fov_deg=args.fov, xyz=tuple(args.camera_xyz), rpy=tuple(args.camera_rpy))

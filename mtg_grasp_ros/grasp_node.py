@@ -11,6 +11,8 @@ section of README.md for topics, parameters and conventions. In short:
   the image's stamp, in ``target_frame``;
 * newest frame only: the image callback stores the latest message and wakes a worker thread; a
   frame that arrives before the previous one was taken is dropped (counted ``superseded``);
+  frames the camera sent that never reached the callback (replaced in the keep-last-1 queue,
+  lost in transport) are counted ``missed`` from DDS sequence numbers where rclpy provides them;
 * every per-frame failure is caught, counted by reason and logged (throttled per reason); the
   node never dies on a bad message. A missing/corrupt model at start-up is one clear error line
   and exit code 1.
@@ -39,6 +41,7 @@ from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mtg_grasp_ros.camera_model import CameraModel
+from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported
 from mtg_grasp_ros.image_conversion import (cv_bridge_available, image_to_depth, image_to_rgb)
 from mtg_grasp_ros.pipeline import (APPROACHES, BACKENDS, DEPTH_SOURCES, describe_exception,
                                     DEVICES, FrameResult, Grasp3D, GraspPipeline, NoDepthError,
@@ -214,6 +217,7 @@ class FrameStatistics:
     def __init__(self, window: int = 300) -> None:
         self.lock = threading.Lock()
         self.frames_in = 0
+        self.missed = 0  # sent by the camera, never received (see mtg_grasp_ros.delivery)
         self.processed = 0
         self.published = 0
         self.no_grasp = 0
@@ -243,7 +247,8 @@ class FrameStatistics:
 
     def snapshot(self) -> Dict[str, Any]:
         with self.lock:
-            return {'frames_in': self.frames_in, 'processed': self.processed,
+            return {'frames_in': self.frames_in, 'missed': self.missed,
+                    'processed': self.processed,
                     'published': self.published, 'no_grasp': self.no_grasp,
                     'dropped': dict(self.dropped), 'debug_images': self.debug_images}
 
@@ -251,8 +256,11 @@ class FrameStatistics:
         s = self.snapshot()
         dropped = ', '.join(f'{k} {v}' for k, v in sorted(s['dropped'].items())) or 'none'
         parts = [f'frames in {s["frames_in"]}, processed {s["processed"]}, published '
-                 f'{s["published"]}, no grasp >= min_quality {s["no_grasp"]}, dropped: {dropped}']
-        for name, label in (('inference', 'inference'), ('pipeline', 'pipeline'),
+                 f'{s["published"]}, no grasp >= min_quality {s["no_grasp"]}, dropped: {dropped}',
+                 f'missed {s["missed"]} (sent, never received: replaced in the keep-last-1 '
+                 f'queue or lost in transport)']
+        for name, label in (('transport', 'stamp->receive'), ('inference', 'inference'),
+                            ('pipeline', 'pipeline'),
                             ('latency', 'receive->publish'), ('age', 'stamp->publish')):
             p = self.percentiles(name)
             if p is not None:
@@ -462,8 +470,10 @@ class GraspDetectionNode(Node):
         self.marker_pub = self.create_publisher(MarkerArray, '~/markers', out)
         self.debug_pub = self.create_publisher(Image, '~/debug_image', out)
         image, camera_info, depth = INPUT_TOPICS
+        self._gaps = DeliveryGaps()
+        on_image = self._on_image_with_info if message_info_supported() else self._on_image
         topics: Dict[str, Tuple[type, Callable]] = {
-            camera_info: (CameraInfo, self._on_camera_info), image: (Image, self._on_image)}
+            camera_info: (CameraInfo, self._on_camera_info), image: (Image, on_image)}
         if self.p['depth_source'] == 'depth_topic':
             topics[depth] = (Image, self._on_depth)
         self.subs: Dict[str, Any] = {}
@@ -551,6 +561,17 @@ class GraspDetectionNode(Node):
             self.stats.frames_in += 1
             if superseded:
                 self.stats.dropped['superseded'] += 1
+
+    def _on_image_with_info(self, msg: Image, info) -> None:
+        """Iron and later: the message info numbers the camera's frames (see delivery.py)."""
+        missed = self._gaps.update(info)
+        if missed:
+            with self.stats.lock:
+                self.stats.missed += missed
+        source = info.get('source_timestamp') if info else None
+        if source:
+            self.stats.add_time('transport', max(0.0, time.time() - source * 1e-9))
+        self._on_image(msg)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth_msgs.append(msg)
@@ -682,11 +703,11 @@ class GraspDetectionNode(Node):
             stat.summary(DiagnosticStatus.WARN, 'no grasp published recently')
         else:
             stat.summary(DiagnosticStatus.OK, 'publishing grasps')
-        for key in ('frames_in', 'processed', 'published', 'no_grasp'):
+        for key in ('frames_in', 'missed', 'processed', 'published', 'no_grasp'):
             stat.add(key, str(s[key]))
         for reason, count in sorted(s['dropped'].items()):
             stat.add(f'dropped {reason}', str(count))
-        for name in ('inference', 'pipeline', 'latency', 'age'):
+        for name in ('transport', 'inference', 'pipeline', 'latency', 'age'):
             p = self.stats.percentiles(name)
             if p is not None:
                 stat.add(f'{name} p50 ms', f'{p[0]:.1f}')

@@ -16,6 +16,7 @@ The message may be any object with the fields ``height``, ``width``, ``encoding`
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -64,8 +65,8 @@ def image_to_rgb(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     rows = _rows(msg, channels * size)
     bridge = _bridge() if use_cv_bridge is not False else None
     if bridge is not None:
-        return _bridge_convert(bridge, msg, 'rgb8', (msg.height, msg.width, 3))
-    pixels = rows.reshape(msg.height, msg.width, channels)
+        return _bridge_convert(bridge, msg, 'rgb8', (rows.shape[0], msg.width, 3))
+    pixels = rows.reshape(rows.shape[0], -1, channels)
     if encoding == 'rgb8':
         return pixels
     if encoding == 'rgba8':
@@ -86,11 +87,11 @@ def image_to_depth(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     rows = _rows(msg, channels * size)
     bridge = _bridge() if use_cv_bridge is not False else None
     if bridge is not None:
-        raw = _bridge_convert(bridge, msg, 'passthrough', (msg.height, msg.width))
+        raw = _bridge_convert(bridge, msg, 'passthrough', (rows.shape[0], msg.width))
     else:
         order = '>' if msg.is_bigendian else '<'
         dtype = np.dtype(order + ('f4' if encoding == '32FC1' else 'u2'))
-        raw = np.ascontiguousarray(rows).view(dtype).reshape(msg.height, msg.width)
+        raw = np.ascontiguousarray(rows).view(dtype).reshape(rows.shape[0], -1)
     if encoding == '32FC1':
         return raw.astype(np.float32)
     depth = raw.astype(np.float32) * np.float32(0.001)
@@ -108,7 +109,8 @@ def _encoding(msg) -> str:
 def _rows(msg, bytes_per_pixel: int) -> np.ndarray:
     """The (H, W * bytes_per_pixel) uint8 view of the pixel bytes, validated, without copy."""
     try:
-        height, width, step = int(msg.height), int(msg.width), int(msg.step)
+        # operator.index: a size must be an integer (2.5 or '2' is malformed, not truncated).
+        height, width, step = (operator.index(v) for v in (msg.height, msg.width, msg.step))
         buffer = memoryview(msg.data).cast('B')
     except (TypeError, ValueError, AttributeError) as exc:
         raise ImageConversionError(f'malformed image message: {exc}') from exc

@@ -6,197 +6,21 @@ import os
 from pathlib import Path
 import subprocess
 import sys
-import time
 import types
 
-from geometry_msgs.msg import PoseArray, PoseStamped, TransformStamped
+from geometry_msgs.msg import TransformStamped
+from node_harness import (depth_msg, EXPECTED_WIDTH, EXPECTED_XYZ, fake_tf2_ros, image_msg,
+                          info_msg, recover)
 import numpy as np
 import pytest
-import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float32MultiArray
-from visualization_msgs.msg import MarkerArray
+from rclpy.qos import ReliabilityPolicy
 
 from mtg_grasp_ros import grasp_node
 from mtg_grasp_ros.grasp_node import GRASP_ARRAY_FIELDS, GraspDetectionNode, StartupError
 from mtg_grasp_ros.transforms import matrix_from_quaternion
 
 ROOT = Path(__file__).resolve().parents[1]
-W, H = 640, 480
-FX = 500.0
-TIMEOUT = 10.0
-# The constant test model: quality 0.5 everywhere, angle 0, width 30 network px. Its best pixel
-# is network (0, 0) = camera (u, v) = (82, 2) (centre crop 480 px at x = 80, scale 0.2). With the
-# default static camera pose (0.5 m above the target origin, looking down) that is:
-EXPECTED_XYZ = ((82 - 319.5) / FX * 0.5, -(2 - 239.5) / FX * 0.5, 0.0)
-EXPECTED_WIDTH = 150 * 0.5 / FX
-
-
-def _isolated_ros_env():
-    """Own DDS domain, localhost only: parallel test runs do not see each other."""
-    env = {'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
-           'ROS_DOMAIN_ID': str(100 + os.getpid() % 100),
-           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    return old
-
-
-@pytest.fixture(scope='module')
-def ros():
-    old = _isolated_ros_env()
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def save_model(stem, kind='constant', size=96):
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        from test_pipeline import save_model as save
-    finally:
-        sys.path.pop(0)
-    return save(stem, kind=kind, size=size)
-
-
-@pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    return save_model(tmp_path_factory.mktemp('node_model') / 'constant')
-
-
-def image_msg(stamp=(1, 0), frame='camera_optical', encoding='rgb8', width=W, height=H,
-              fill=100):
-    msg = Image()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
-    msg.header.frame_id = frame
-    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'yuv422': 2}[encoding]
-    msg.height, msg.width, msg.encoding, msg.step = height, width, encoding, width * channels
-    msg.data = np.full(height * width * channels, fill, np.uint8).tobytes()
-    return msg
-
-
-def info_msg(width=W, height=H, fx=FX, frame='camera_optical'):
-    msg = CameraInfo()
-    msg.header.frame_id = frame
-    msg.width, msg.height = width, height
-    msg.k = [fx, 0.0, 319.5, 0.0, fx, 239.5, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, 319.5, 0.0, 0.0, fx, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
-    msg.distortion_model = 'plumb_bob'
-    msg.d = [0.0] * 5
-    return msg
-
-
-def depth_msg(value, stamp=(1, 0), encoding='32FC1'):
-    msg = Image()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
-    msg.header.frame_id = 'camera_optical'
-    dtype = np.float32 if encoding == '32FC1' else np.uint16
-    msg.height, msg.width, msg.encoding = H, W, encoding
-    msg.step = W * np.dtype(dtype).itemsize
-    msg.data = np.full((H, W), value, dtype).tobytes()
-    return msg
-
-
-class Harness:
-    """The node under test plus a tester node publishing camera data and recording outputs."""
-
-    count = 0
-
-    def __init__(self, model, reliability='reliable', publisher_reliability='reliable',
-                 **params):
-        Harness.count += 1
-        self.ns = f'/t{os.getpid()}_{Harness.count}'
-        overrides = {'model_path': str(model), 'target_frame': 'world',
-                     'reliability': reliability, 'min_quality': 0.1, 'stats_period': 0.0,
-                     'top_k': 3, 'backend': 'onnx', **params}
-        self.node = GraspDetectionNode(
-            namespace=self.ns,
-            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
-        self.tester = rclpy.create_node('tester', namespace=self.ns)
-        qos = QoSProfile(depth=5, reliability=getattr(ReliabilityPolicy,
-                                                      publisher_reliability.upper()))
-        self.image_pub = self.tester.create_publisher(Image, 'image', qos)
-        self.info_pub = self.tester.create_publisher(CameraInfo, 'camera_info', qos)
-        self.depth_pub = self.tester.create_publisher(Image, 'depth', qos)
-        self.received = {k: [] for k in ('pose', 'array', 'poses', 'markers', 'debug')}
-        out = f'{self.ns}/grasp_detection/'
-        for key, msg_type, topic in (('pose', PoseStamped, 'grasp_pose'),
-                                     ('array', Float32MultiArray, 'grasp'),
-                                     ('poses', PoseArray, 'grasps'),
-                                     ('markers', MarkerArray, 'markers')):
-            self.tester.create_subscription(msg_type, out + topic,
-                                            self.received[key].append, 10)
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.tester)
-
-    def subscribe_debug(self):
-        return self.tester.create_subscription(
-            Image, f'{self.ns}/grasp_detection/debug_image', self.received['debug'].append, 10)
-
-    def spin_until(self, predicate, timeout=TIMEOUT):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return True
-            self.executor.spin_once(timeout_sec=0.02)
-        return predicate()
-
-    def wait_connected(self, depth=False):
-        pubs = [self.image_pub, self.info_pub] + ([self.depth_pub] if depth else [])
-        assert self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs)), \
-            'the node did not subscribe'
-
-    def send(self, image=None, info=None, depth=None):
-        if info is not None:
-            self.info_pub.publish(info)
-        if depth is not None:
-            self.depth_pub.publish(depth)
-        # Let CameraInfo / depth arrive before the image that needs them.
-        self.spin_until(lambda: False, timeout=0.1)
-        if image is not None:
-            self.image_pub.publish(image)
-
-    def stats(self):
-        return self.node.stats.snapshot()
-
-    def wait_handled(self, frames):
-        """Until ``frames`` images were received and each processed or dropped."""
-        def done():
-            s = self.stats()
-            return s['frames_in'] >= frames and s['processed'] + sum(
-                s['dropped'].values()) >= frames
-        assert self.spin_until(done), self.stats()
-
-    def expect_pose(self, n=1):
-        assert self.spin_until(lambda: len(self.received['pose']) >= n), self.stats()
-        return self.received['pose'][-1]
-
-    def close(self):
-        self.executor.shutdown()
-        self.tester.destroy_node()
-        self.node.destroy_node()
-
-
-@pytest.fixture
-def harness(ros, model):
-    made = []
-
-    def make(**kwargs):
-        h = Harness(model, **kwargs)
-        made.append(h)
-        return h
-    yield make
-    for h in made:
-        h.close()
 
 
 def test_publishes_all_outputs_stamped_in_the_target_frame(harness):
@@ -255,12 +79,6 @@ def test_nothing_published_below_min_quality(harness):
     h.wait_handled(1)
     h.spin_until(lambda: False, timeout=0.3)
     assert h.stats()['no_grasp'] == 1 and not any(h.received.values())
-
-
-def recover(h, n_before, stamp=(50, 0)):
-    """After a bad frame, a good one is published: the node is still running."""
-    h.send(image_msg(stamp=stamp), info_msg())
-    h.expect_pose(n_before + 1)
 
 
 @pytest.mark.parametrize('case,reason', [
@@ -333,34 +151,6 @@ def test_missing_static_transform_skips_the_frame(harness):
     recover(h, 0)
     p = h.received['pose'][-1].pose.position
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
-
-
-def fake_tf2_ros(transforms):
-    """A stand-in tf2_ros module (the real one is not installable from PyPI)."""
-    module = types.ModuleType('tf2_ros')
-
-    class TransformException(Exception):
-        pass
-
-    class LookupException(TransformException):
-        pass
-
-    class Buffer:
-        def lookup_transform(self, target, source, time, timeout=None):
-            module.calls.append((target, source, time.nanoseconds, timeout.nanoseconds))
-            if (target, source) not in transforms:
-                raise LookupException(f'"{target}" passed to lookupTransform does not exist')
-            return transforms[(target, source)]
-
-    class TransformListener:
-        def __init__(self, buffer, node, spin_thread=False):
-            assert spin_thread, 'the listener needs its own thread (geometry2 #327)'
-            module.listeners.append(self)
-
-    module.TransformException = TransformException
-    module.Buffer, module.TransformListener = Buffer, TransformListener
-    module.calls, module.listeners = [], []
-    return module
 
 
 def test_tf_lookup_at_the_image_stamp_and_missing_tf(harness, monkeypatch):
@@ -546,13 +336,6 @@ def grasp_errors(obj, pose):
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(),
                     reason=f'the trained default model {DEFAULT_MODEL} is not in the repo yet '
                            f'(it is trained and committed separately)')
-# Known gap, kept visible rather than loosened: the shipped model puts every grasp on its object
-# (0 cm) but is 18 deg from across on the thin rod r950 (11 and 6 deg on the others). Its labels
-# teach that: 62% of the successful trial grasps on elongated held-out objects are more than
-# 15 deg from across (flat fingers turn a bar into line as they close, so the trial succeeds;
-# halving the friction did not change the share). strict=True makes this test fail as soon as
-# a better model passes it, so the marker cannot outlive the gap.
-@pytest.mark.xfail(strict=True, reason='default model: jaws 18 deg from across on r950 (> 15)')
 def test_published_grasp_lies_on_the_object(harness):
     """Accuracy with the trained default model, through the node: pybullet renders a held-out
     object resting on the table (640x480, the sim camera's intrinsics and top-down pose), the

@@ -86,8 +86,15 @@ def training_summary(state: Dict) -> Dict:
     summary = {k: config.get(k) for k in ('network', 'aux', 'loss', 'input_mode', 'input_size',
                                           'fold', 'n_folds', 'seed')}
     summary['epoch'] = state.get('epoch')
-    history = state.get('history') or []
-    summary['val_accuracy'] = float(state['best_accuracy']) if history else None
+    # The validation accuracy of these weights (their epoch's row), not the run's best: a
+    # last.pt exported after a better epoch must not claim that epoch's figure.
+    rows = [h for h in state.get('history') or []
+            if h.get('epoch') == state.get('epoch') and 'val_accuracy' in h]
+    summary['val_accuracy'] = float(rows[-1]['val_accuracy']) if rows else None
+    if config.get('init'):
+        summary['init'] = Path(str(config['init'])).name  # fine-tuned from (file name only)
+    if config.get('data'):
+        summary['data'] = Path(str(config['data'])).name
     return summary
 
 

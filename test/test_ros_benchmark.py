@@ -1,0 +1,304 @@
+"""The ROS benchmark's maths (windows, percentiles, the 2-period verdict, RSS growth, the node's
+statistics lines), the replay camera's schedule, and one short end-to-end run in 3 processes."""
+
+import json
+import math
+import os
+from pathlib import Path
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mtg_grasp_ros import ros_benchmark as rb
+from mtg_grasp_ros.replay_camera import next_deadline, PublishStats, SUMMARY_PREFIX
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = 1_700_000_000.0
+
+
+def shared_helpers():
+    """``(_isolated_ros_env, save_model)``: from test/conftest.py once the shared fixtures move
+    there, else from test_grasp_node.py."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        try:
+            from conftest import _isolated_ros_env, save_model
+        except ImportError:
+            from test_grasp_node import _isolated_ros_env, save_model
+    finally:
+        sys.path.pop(0)
+    return _isolated_ros_env, save_model
+
+
+# ------------------------------------------------------------------------------ windows
+def camera(rate=30.0, seconds=10.0, start=T0 - 1.0):
+    """Stamps of a camera at ``rate`` from ``start`` for 1 s + ``seconds`` + 1 s."""
+    return start + np.arange(int(round((seconds + 2.0) * rate))) / rate
+
+
+def test_window_counts_fps_drops_and_latency():
+    cam = camera(30.0, 10.0)
+    inside = cam[(cam >= T0) & (cam < T0 + 10.0)]
+    assert len(inside) == 300
+    kept = cam[::2]   # every second frame yields a grasp, 50 ms after its stamp
+    stamps, received = list(kept), list(kept + 0.050)
+    first_inside = float(inside[0])
+    stamps.append(first_inside)            # a repeated grasp of a frame: counted once, and
+    received.append(first_inside + 5.0)    # its later receipt does not count as latency
+    lateness = np.where(np.arange(len(cam)) % 10 == 0, 0.005, 0.0001)   # every 10th late
+    r = rb.window_summary(stamps, received, cam, T0, T0 + 10.0, lateness, 0.002)
+    assert r['published'] == 300 and not r['published_estimated']
+    assert r['late'] == 30
+    assert r['processed'] == 150 and r['grasps_received'] == 151
+    assert r['processed_fps'] == pytest.approx(15.0)
+    assert r['dropped'] == 150 and r['dropped_pct'] == pytest.approx(50.0)
+    lat = r['latency_ms']
+    assert lat['n'] == 150
+    assert lat['p50'] == pytest.approx(50.0, abs=1e-3)
+    assert lat['p99'] == pytest.approx(50.0, abs=1e-3)
+    assert lat['max'] == pytest.approx(50.0, abs=1e-3)
+    assert r['node_period_ms'] == pytest.approx(1000.0 / 15.0)
+    assert r['p99_below_2_periods'] is True
+
+
+def test_window_percentiles_and_failed_verdict():
+    stamps = T0 + np.arange(100) * 0.1           # 10 FPS: period 100 ms
+    latency = np.arange(1, 101, dtype=float)     # 1..100 ms
+    latency[-1] = 250.0                          # one outlier
+    r = rb.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
+    assert r['published'] == 100 and r['published_estimated'] and r['late'] is None
+    assert r['dropped'] == 0
+    assert r['latency_ms']['p50'] == pytest.approx(np.percentile(latency, 50), abs=1e-3)
+    assert r['latency_ms']['p99'] == pytest.approx(np.percentile(latency, 99), abs=1e-3)
+    assert r['latency_ms']['max'] == pytest.approx(250.0, abs=1e-3)
+    assert r['p99_below_2_periods'] is True      # p99 ~101.5 ms < 200 ms
+    latency[-5:] = 400.0
+    r = rb.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
+    assert r['latency_ms']['p99'] > 200.0 and r['p99_below_2_periods'] is False
+    assert r['p99_periods'] == pytest.approx(r['latency_ms']['p99'] / 100.0)
+
+
+def test_empty_window_has_no_verdict():
+    r = rb.window_summary([], [], camera(), T0, T0 + 10.0)
+    assert r['processed'] == 0 and r['dropped'] == r['published'] == 300
+    assert r['dropped_pct'] == pytest.approx(100.0)
+    assert math.isnan(r['latency_ms']['p50']) and r['p99_below_2_periods'] is None
+    with pytest.raises(ValueError):
+        rb.window_summary([], [], None, T0, T0)
+
+
+def test_period_verdict():
+    assert rb.period_verdict(99.9, 20.0)['p99_below_2_periods'] is True
+    assert rb.period_verdict(100.0, 20.0)['p99_below_2_periods'] is False   # strictly below
+    assert rb.period_verdict(100.0, 20.0)['node_period_ms'] == pytest.approx(50.0)
+    assert rb.period_verdict(10.0, 0.0)['p99_below_2_periods'] is None
+    assert rb.period_verdict(math.nan, 20.0)['p99_below_2_periods'] is None
+
+
+def test_latency_trend_sees_growth_and_its_slope():
+    stamps = T0 + np.arange(0, 600, 0.1)                        # 10 minutes
+    flat = rb.latency_trend(stamps, stamps + 0.040, T0, T0 + 600)
+    assert flat['part_s'] == 60.0 and flat['latency_growing'] is False
+    assert flat['first_p50_ms'] == pytest.approx(40.0, abs=1e-3)
+    assert flat['slope_ms_per_min'] == pytest.approx(0.0, abs=1e-3)
+    growing = stamps + 0.040 + (stamps - T0) / 60.0 * 0.002      # +2 ms per minute
+    g = rb.latency_trend(stamps, growing, T0, T0 + 600)
+    assert g['slope_ms_per_min'] == pytest.approx(2.0, rel=1e-3)
+    assert g['last_p50_ms'] > g['first_p50_ms'] and g['latency_growing'] is True
+    short = rb.latency_trend(stamps, stamps + 0.040, T0, T0 + 30)
+    assert short['part_s'] == pytest.approx(10.0)
+
+
+def test_rss_growth_after_warm_up():
+    samples = [(T0 - 5.0, 100_000)]                              # start-up: ignored
+    samples += [(T0 + i, 200_000 + 100 * i) for i in range(0, 601)] + [(T0 + 3.0, None)]
+    s = rb.rss_summary(samples, T0, T0 + 600)
+    assert s['start_kb'] == 200_000 and s['end_kb'] == 260_000 and s['max_kb'] == 260_000
+    assert s['growth_pct'] == pytest.approx(30.0) and s['growth_ok'] is False
+    small = rb.rss_summary([(T0, 200_000), (T0 + 600, 209_000)], T0, T0 + 600)
+    assert small['growth_pct'] == pytest.approx(4.5) and small['growth_ok'] is True
+    assert rb.rss_summary([], T0, T0 + 1)['growth_pct'] is None
+
+
+# ------------------------------------------------------------------------------ node log
+def stats_line(frames_in, processed, superseded, no_grasp=0, timings=True):
+    """A statistics line exactly as the node writes it."""
+    from mtg_grasp_ros.grasp_node import FrameStatistics
+
+    s = FrameStatistics()
+    s.frames_in, s.processed, s.published = frames_in, processed, processed - no_grasp
+    s.no_grasp = no_grasp
+    if superseded:
+        s.dropped['superseded'] = superseded
+    if timings:
+        s.add_time('inference', 0.040)
+        s.add_time('age', 0.080)
+    return s.summary()
+
+
+def test_statistics_lines_parse_and_subtract():
+    log = '\n'.join([
+        '[INFO] [1700000000.000000001] [grasp_detection]: ready: ...',
+        f'[INFO] [{T0 - 0.5:.9f}] [grasp_detection]: {stats_line(100, 60, 38, 2)}',
+        '[WARN] [1700000000.100000000] [grasp_detection]: frame skipped (tf, 1 so far): ...',
+        f'[INFO] [{T0 + 9.5:.9f}] [grasp_detection]: {stats_line(400, 260, 130, 5)}',
+        f'[INFO] [{T0 + 10.5:.9f}] [grasp_detection]: {stats_line(430, 280, 140, 5)}'])
+    entries = rb.statistics_entries(log)
+    assert len(entries) == 3
+    first = entries[0][1]
+    assert (first['frames_in'], first['processed'], first['published'], first['no_grasp']) == (
+        100, 60, 58, 2)
+    assert first['dropped'] == {'superseded': 38}
+    assert first['timings_ms']['inference'] == pytest.approx((40.0, 40.0))
+    assert first['timings_ms']['stamp->publish'] == pytest.approx((80.0, 80.0))
+    d = rb.statistics_delta(entries, T0, T0 + 10.0)
+    assert d['span_s'] == pytest.approx(10.0)
+    assert (d['frames_in'], d['processed'], d['published'], d['no_grasp']) == (300, 200, 197, 3)
+    assert d['dropped'] == {'superseded': 92}
+    assert rb.statistics_delta(entries, T0 - 10.0, T0 + 10.0) is None   # nothing before
+    none = rb.parse_statistics(stats_line(5, 5, 0, timings=False))
+    assert none['dropped'] == {} and none['timings_ms'] == {}
+
+
+def test_frames_that_never_reached_the_node():
+    # 60 Hz published, the node's callback saw 30/s over a slightly longer statistics window.
+    u = rb.undelivered(600, 10.0, {'frames_in': 330, 'span_s': 11.0})
+    assert u['undelivered_to_node'] == 300 and u['undelivered_pct'] == pytest.approx(50.0)
+    assert rb.undelivered(300, 10.0, {'frames_in': 310, 'span_s': 10.0})[
+        'undelivered_to_node'] == 0
+    assert rb.undelivered(600, 10.0, None)['undelivered_to_node'] is None
+    assert rb.undelivered(None, 10.0, {'frames_in': 1, 'span_s': 1.0})['undelivered_pct'] is None
+
+
+def test_camera_summary_line_and_json_clean():
+    text = 'rendering...\n' + SUMMARY_PREFIX + json.dumps({'published': 12, 'late': 1}) + '\n'
+    assert rb.camera_summary(text) == {'published': 12, 'late': 1}
+    assert rb.camera_summary('no summary') is None
+    clean = rb.json_clean({'a': math.nan, 'b': (1.0, np.float64(2.0)), 'c': Path('x')})
+    assert clean == {'a': None, 'b': [1.0, 2.0], 'c': 'x'}
+    json.dumps(clean, allow_nan=False)
+
+
+def test_markdown_table_one_row_per_rate():
+    cam = camera(60.0, 10.0)
+    stamps = cam[::4]
+    rows = []
+    for rate, latency in ((30.0, 0.050), (60.0, 0.200)):
+        r = rb.window_summary(stamps, stamps + latency, cam, T0, T0 + 10.0)
+        r.update(rate_hz=rate, late=0, undelivered_to_node=12,
+                 node_window={'dropped': {'superseded': 7, 'tf': 0}, 'no_grasp': 2},
+                 cpu={'machine_busy_pct': 97.0, 'cores': 2, 'loadavg_1m_end': 3.1})
+        rows.append(r)
+    table = rb.markdown_table(rows).splitlines()
+    assert len(table) == 4 and all(line.count('|') == 10 for line in table)
+    assert '| 30 Hz |' in table[2] and '| yes |' in table[2]
+    assert '| 60 Hz |' in table[3] and '**no**' in table[3]
+    assert '~12 never arrived, superseded 7, no grasp 2' in table[2] and 'tf 0' not in table[2]
+    assert '97% of 2' in table[2]
+    assert '--- 30 Hz' in rb.describe_rate(dict(rows[0], late_tolerance_ms=2.0))
+
+
+def test_cpu_usage_and_proc_readers():
+    before = {'wall': 0.0, 'machine': (1000, 4000), 'loadavg': 1.0,
+              'processes': {'node': 10.0, 'camera': 1.0, 'benchmark': 2.0}}
+    after = {'wall': 10.0, 'machine': (2600, 6000), 'loadavg': 2.5,
+             'processes': {'node': 20.0, 'camera': 1.5, 'benchmark': 2.5}}
+    u = rb.cpu_usage(before, after)
+    assert u['machine_busy_pct'] == pytest.approx(80.0)
+    assert u['node_pct'] == pytest.approx(100.0) and u['camera_pct'] == pytest.approx(5.0)
+    assert u['loadavg_1m_end'] == 2.5
+    if u['cores'] == 2:
+        assert u['other_cores'] == pytest.approx(1.6 - 1.1)
+    if Path('/proc/self/status').exists():
+        assert rb.read_rss_kb(os.getpid()) > 1000
+        assert rb.process_cpu_seconds(os.getpid()) > 0
+        busy, total = rb.read_cpu_times()
+        assert 0 < busy < total
+    assert rb.read_rss_kb(2 ** 30) is None and rb.process_cpu_seconds(2 ** 30) is None
+
+
+def test_arguments_and_node_command(tmp_path):
+    args = rb.parse_args(['--rates', '30', '--param', 'top_k:=1', '--param', 'threads:=2'])
+    cmd = rb.benchmark_node_command(args, tmp_path / 'model')
+    assert cmd[1:3] == ['-m', 'mtg_grasp_ros.grasp_node']
+    tail = cmd[-6:]   # ours after node_command's, the user's last: later -p overrides win
+    assert tail == ['-p', 'stats_period:=1.0', '-p', 'top_k:=1', '-p', 'threads:=2']
+    assert f'model_path:={tmp_path / "model"}' in cmd and 'use_tf:=false' in cmd
+    cam = rb.camera_command(args, 60.0, tmp_path / 's.npz')
+    assert cam[cam.index('--rate') + 1] == '60' and cam[cam.index('--reliability') + 1] == (
+        'reliable')
+    for bad in (['--param', 'top_k=1'], ['--rates', '0'], ['--seconds', '-1']):
+        with pytest.raises(SystemExit):
+            rb.parse_args(bad)
+    model, error = rb.resolve_model(tmp_path / 'absent')
+    assert model is None and 'does not exist' in error and '--model' in error
+
+
+# ------------------------------------------------------------------------------ replay camera
+def test_deadlines_stay_on_the_grid():
+    period = 1.0 / 60.0
+    assert next_deadline(0.0, 0.0001, period) == (pytest.approx(period), 0)      # on time
+    assert next_deadline(0.0, 0.9 * period, period) == (pytest.approx(period), 0)  # late < 1
+    assert next_deadline(0.0, period, period) == (pytest.approx(period), 0)   # due right now
+    nxt, skipped = next_deadline(0.0, 3.5 * period, period)                   # starved
+    assert skipped == 3 and nxt == pytest.approx(4 * period)
+    with pytest.raises(ValueError):
+        next_deadline(0.0, 0.0, 0.0)
+    # Publishing always 3 ms late never drifts: deadline k stays at k * period.
+    deadline = 0.0
+    for k in range(1, 10001):
+        deadline, skipped = next_deadline(deadline, deadline + 0.003, period)
+        assert skipped == 0
+    assert deadline == pytest.approx(10000 * period, abs=1e-9)
+
+
+def test_publish_stats_count_late_frames():
+    stats = PublishStats(late_tolerance=0.002)
+    for k, lateness in enumerate((0.0, 0.001, 0.0025, 0.010, 0.0)):
+        stats.record(T0 + k / 30.0, lateness, 0.0005, 100.0 + k / 30.0)
+    s = stats.summary(30.0)
+    assert s['published'] == 5 and s['late'] == 2
+    assert s['achieved_hz'] == pytest.approx(30.0)
+    assert s['lateness_max_ms'] == pytest.approx(10.0) and s['first_stamp'] == T0
+    assert PublishStats(0.002).summary(30.0)['achieved_hz'] is None
+
+
+# ------------------------------------------------------------------------------ end to end
+def test_end_to_end_three_processes(tmp_path):
+    """3 s at 30 Hz with a tiny constant model (a grasp on every processed frame): the
+    benchmark starts the camera and the node, measures, stops both and writes its JSON."""
+    isolated_ros_env, save_model = shared_helpers()
+    model = save_model(tmp_path / 'constant')
+    old = isolated_ros_env()
+    try:
+        domain = os.environ['ROS_DOMAIN_ID']
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    out = tmp_path / 'bench.json'
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, '-m', 'mtg_grasp_ros.ros_benchmark', '--model', str(model),
+         '--rates', '30', '--seconds', '3', '--warmup', '1', '--frames', '2', '--progress', '0',
+         '--logs', str(tmp_path / 'logs'), '--json', str(out), '--domain-id', domain,
+         '--startup-timeout', '60'],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    report = json.loads(out.read_text())
+    (r,) = report['results']
+    assert r['rate_hz'] == 30.0 and r['window_s'] == pytest.approx(3.0)
+    assert 80 <= r['published'] <= 92 and r['published_estimated'] is False
+    assert r['processed'] > 0 and r['processed'] <= r['published']
+    assert 0 < r['latency_ms']['p50'] < 1000.0
+    assert r['camera_summary']['published'] >= r['published']
+    assert r['node_window'] is not None and r['node_window']['processed'] > 0
+    assert '| 30 Hz |' in result.stdout and 'wrote' in result.stdout
+    assert time.monotonic() - start < 90
