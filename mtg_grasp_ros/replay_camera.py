@@ -58,11 +58,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                     'passed to rclpy.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--rate', type=float, default=30.0, help='frames per second')
-    parser.add_argument('--reliability', choices=RELIABILITIES, default='reliable',
-                        help='publisher reliability. Reliable is the default: on a loaded '
-                             'machine best-effort lost more than half of the frames even with '
-                             'FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (docs/demo.md); with the '
-                             'Fast DDS defaults a best-effort reader gets almost none')
+    parser.add_argument('--reliability', choices=RELIABILITIES, default='best_effort',
+                        help='publisher reliability. Best-effort, as camera drivers publish: '
+                             'with FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (and without '
+                             'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) every frame arrived '
+                             'here; with the Fast DDS defaults a best-effort reader gets '
+                             'almost none')
     parser.add_argument('--depth', type=int, default=1,
                         help='publisher history (keep last); 1 = a slow reader gets the newest '
                              'frame, never a backlog')
@@ -301,11 +302,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         info = camera_info_message(camera, frame_id=args.frame_id)
         reliability = (ReliabilityPolicy.RELIABLE if args.reliability == 'reliable'
                        else ReliabilityPolicy.BEST_EFFORT)
-        # Keep last 1 (default --depth): the reliable writer then never blocks and never holds
-        # a backlog -- a newer frame replaces an unacknowledged older one, so a slow reader gets
-        # the newest frame, as from a camera driver. Reliable + LARGE_DATA delivered every frame
-        # at 30 and 60 Hz in the reference measurements (~11 ms more than best-effort on an idle
-        # machine); a deeper history would only let a slow reader fall behind (queued latency).
+        # Keep last 1 (default --depth): a reliable writer then never blocks and never holds a
+        # backlog -- a newer frame replaces an unacknowledged older one, so a slow reader gets
+        # the newest frame, as from a camera driver; a deeper history would only let a slow
+        # reader fall behind (queued latency).
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.depth,
                          reliability=reliability, durability=DurabilityPolicy.VOLATILE)
         image_pub = node.create_publisher(Image, IMAGE_TOPIC, qos)

@@ -1,11 +1,11 @@
 """``python -m mtg_grasp_ros.ros_benchmark``: end-to-end throughput and latency through ROS 2.
 
 Three processes, as on a robot (all with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` on a private
-``ROS_DOMAIN_ID``, localhost only; helpers shared with :mod:`mtg_grasp_ros.demo`):
+``ROS_DOMAIN_ID``; helpers shared with :mod:`mtg_grasp_ros.demo`):
 
 1. **camera**: :mod:`mtg_grasp_ros.replay_camera` publishes pre-rendered 640x480 ``rgb8``
    images of held-out objects + CameraInfo at a fixed rate (wall-clock schedule, stamped with
-   the ROS time right before the publish; reliable, keep last 1 by default). It costs almost no
+   the ROS time right before the publish; best-effort, keep last 1 by default). It costs almost no
    CPU per frame, so the node gets the machine. It is restarted for every rate of ``--rates``.
 2. **the node**: ``grasp_detection_node`` (the model, backend and threads given here, camera
    pose as parameters, ``reliability: auto``, statistics logged every ``--stats-period`` s).
@@ -106,9 +106,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--stats-period', type=float, default=1.0,
                         help="the node's stats_period: its counters are read from these log "
                              'lines at the window edges, so short periods align them better')
-    parser.add_argument('--qos', choices=('reliable', 'best_effort'), default='reliable',
-                        help='camera reliability (the node matches it). Reliable: best-effort '
-                             'lost >half the frames on this loaded machine even with LARGE_DATA')
+    parser.add_argument('--qos', choices=('reliable', 'best_effort'), default='best_effort',
+                        help='camera reliability (the node matches it); best-effort is what '
+                             'camera drivers publish')
     parser.add_argument('--camera-depth', type=int, default=1,
                         help='camera publisher history (keep last)')
     parser.add_argument('--frames', type=int, default=8,

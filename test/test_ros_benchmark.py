@@ -229,7 +229,7 @@ def test_arguments_and_node_command(tmp_path):
     assert f'model_path:={tmp_path / "model"}' in cmd and 'use_tf:=false' in cmd
     cam = rb.camera_command(args, 60.0, tmp_path / 's.npz')
     assert cam[cam.index('--rate') + 1] == '60' and cam[cam.index('--reliability') + 1] == (
-        'reliable')
+        'best_effort')  # as camera drivers publish
     for bad in (['--param', 'top_k=1'], ['--rates', '0'], ['--seconds', '-1']):
         with pytest.raises(SystemExit):
             rb.parse_args(bad)
