@@ -211,6 +211,25 @@ def test_burst_of_frames_never_queues(harness):
     assert len(h.received['pose']) <= s['processed']
 
 
+def test_frames_that_never_reach_the_node_are_counted_missed(harness):
+    """A burst into the keep-last-1 queue: every frame is accounted for, either received by the
+    callback or counted ``missed`` from the gaps in the publisher's sequence numbers."""
+    h = harness()
+    h.wait_connected()
+    h.send(image_msg(stamp=(60, 0)), info_msg())  # the first frame sets the baseline
+    h.wait_handled(1)
+    burst = 40
+    for i in range(burst):
+        h.image_pub.publish(image_msg(stamp=(61 + i, 0)))
+    last = 60 + burst
+    assert h.spin_until(lambda: any(p.header.stamp.sec == last for p in h.received['pose']))
+    h.spin_until(lambda: False, timeout=0.2)
+    s = h.stats()
+    # Nothing spins the node during the burst, so the reader queue keeps only the last frame.
+    assert s['missed'] >= 1 and s['frames_in'] + s['missed'] == 1 + burst, s
+    assert s['processed'] + sum(s['dropped'].values()) == s['frames_in'], s
+
+
 @pytest.mark.parametrize('publisher', ['reliable', 'best_effort'])
 def test_auto_reliability_matches_the_publisher(harness, publisher):
     h = harness(reliability='auto', publisher_reliability=publisher)
