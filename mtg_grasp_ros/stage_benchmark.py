@@ -182,7 +182,7 @@ def default_camera():
 
 
 def build_variants(model_path, backends: Sequence[str], threads: Sequence[int],
-                   naive: bool = True) -> List[Variant]:
+                   naive: bool = True, precisions: Sequence[str] = ('auto',)) -> List[Variant]:
     from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
     camera, pose = default_camera()
@@ -192,13 +192,17 @@ def build_variants(model_path, backends: Sequence[str], threads: Sequence[int],
         variants.append(NaiveVariant(model_path, camera, pose))
     _set_torch_threads(0)  # remember the default before any pipeline changes it
     for backend in backends:
-        for n in threads:
-            pipeline = GraspPipeline.from_deploy(model_path, backend=backend, device='cpu',
-                                                 threads=n, config=config)
-            pipeline.warm_up()
-            label = f'{n} thread{"s" if n > 1 else ""}' if n > 0 else 'default threads'
-            variants.append(PipelineVariant(f'{pipeline.backend_label}, {label} (node)',
-                                            pipeline, camera, pose, threads=n))
+        # ONNX graphs are fp32 only: one variant per thread count there.
+        for precision in (dict.fromkeys(precisions) if backend != 'onnx' else ('fp32',)):
+            for n in threads:
+                pipeline = GraspPipeline.from_deploy(model_path, backend=backend, device='cpu',
+                                                     threads=n, config=config,
+                                                     precision=precision)
+                pipeline.warm_up()
+                label = f'{n} thread{"s" if n > 1 else ""}' if n > 0 else 'default threads'
+                name = f'{pipeline.backend_label}, {label} (node)'
+                if name not in {v.name for v in variants}:  # auto may resolve to fp32
+                    variants.append(PipelineVariant(name, pipeline, camera, pose, threads=n))
     return variants
 
 
@@ -277,6 +281,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f'deploy model (default: {default_model_path()})')
     parser.add_argument('--backends', nargs='+', default=['torch', 'onnx'],
                         help='node backends to time (see the node parameter backend)')
+    parser.add_argument('--precisions', nargs='+', default=['auto', 'fp32'],
+                        choices=('auto', 'fp32', 'bf16'),
+                        help='network arithmetic of the torch variants (auto = the node '
+                             'default: bf16 on a CPU with hardware bfloat16)')
     parser.add_argument('--threads', type=int, nargs='+', default=[0],
                         help='inference threads of the node variants, one variant per value '
                              'and backend (0 = the library default)')
@@ -304,7 +312,7 @@ def main(argv=None) -> int:
 
     try:
         variants = build_variants(args.model, args.backends, args.threads,
-                                  naive=not args.no_baseline)
+                                  naive=not args.no_baseline, precisions=args.precisions)
     except (DeployModelError, PipelineConfigError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

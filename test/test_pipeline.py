@@ -314,3 +314,32 @@ def test_backend_and_device_errors(random_model, tmp_path):
     onnx_only = save_model(tmp_path / 'onnx_only')
     onnx_only.with_suffix('.safetensors').unlink()
     assert GraspPipeline.from_deploy(onnx_only, backend='auto', device='cpu').backend == 'onnx'
+
+
+def test_bf16_precision_is_close_to_fp32_and_torch_only(random_model, monkeypatch):
+    """bfloat16 autocast changes the maps only at bf16 resolution; ONNX cannot do it; auto
+    follows the CPU's hardware support."""
+    import mtg_grasp_ros.pipeline as pipeline_module
+
+    x = np.random.default_rng(3).normal(size=(3, SIZE, SIZE)).astype(np.float32) * 0.2
+    fp32 = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
+                                     precision='fp32')
+    bf16 = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
+                                     precision='bf16')
+    assert bf16.backend_label.endswith('bf16') and 'bf16' not in fp32.backend_label
+    for a, b in zip(fp32.predictor.raw_maps(x), bf16.predictor.raw_maps(x)):
+        assert a.dtype == b.dtype == np.float32
+        scale = float(np.abs(a).max()) + 1e-6
+        assert float(np.abs(a - b).max()) <= 0.05 * scale
+        assert float(np.abs(a - b).max()) > 0.0  # it really ran in bf16
+    with pytest.raises(PipelineConfigError, match='bf16'):
+        GraspPipeline.from_deploy(random_model, backend='onnx', precision='bf16')
+    with pytest.raises(PipelineConfigError, match='precision'):
+        GraspPipeline.from_deploy(random_model, backend='torch', precision='fp16')
+    for native, expected in ((True, 'bf16'), (False, 'fp32')):
+        monkeypatch.setattr(pipeline_module, 'native_bf16_cpu', lambda: native)
+        auto = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
+                                         precision='auto')
+        assert auto.predictor.precision == expected
+    onnx_auto = GraspPipeline.from_deploy(random_model, backend='onnx', precision='auto')
+    assert onnx_auto.predictor.precision == 'fp32'

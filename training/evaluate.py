@@ -57,8 +57,12 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
                    width_scale: float = DEFAULT_WIDTH_SCALE,
                    iou_threshold: float = IOU_THRESHOLD,
                    angle_threshold_deg: float = ANGLE_THRESHOLD_DEG,
-                   indices: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+                   indices: Optional[Sequence[int]] = None,
+                   precision: str = 'fp32') -> Dict[str, Any]:
     """Top-1 accuracy of ``model`` on ``dataset`` (a GraspDataset, no augmentation).
+
+    ``precision='bf16'`` runs the forward passes under bfloat16 autocast, as the node's
+    ``precision: bf16`` does, to measure what that costs.
 
     ``dataset[i]`` gives ``(x, y)`` and ``dataset.ground_truth(i)`` the grasps of image ``i`` in
     the pixels of ``x``. Forward passes are batched under ``torch.no_grad`` in eval mode; the
@@ -74,7 +78,8 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
     started = time.perf_counter()
     per_image: List[Dict[str, Any]] = []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                             enabled=precision == 'bf16'):
             for start in range(0, len(indices), max(1, int(batch_size))):
                 batch = indices[start:start + max(1, int(batch_size))]
                 x = torch.stack([torch.as_tensor(dataset[i][0]) for i in batch])
@@ -187,6 +192,9 @@ def register(subparsers) -> None:
                         help='Gaussian smoothing sigma in px (default: 5 px as the paper at 300 '
                              'px input, scaled with the input size; 0 = none)')
     parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
+                        help="bf16: bfloat16 autocast, to measure what the node's "
+                             'precision: bf16 costs')
     parser.add_argument('--limit', type=int, default=None, help='evaluate the first N images')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda, cuda:1, ...')
     parser.add_argument('--out', type=Path, default=None, help='write results as JSON')
@@ -235,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
                                output_size=size, augment=False,
                                skip_bad=bool(config.get('skip_bad', False)))
         result = evaluate_model(model.to(device), dataset, device, sigma=args.sigma,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, precision=args.precision)
     except (CheckpointError, DatasetError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ def closing_angle_error_deg(obj, rotation: np.ndarray) -> float:
 
 
 def evaluate_scenes(model, objects, seeds: int, min_aspect: float, backend: str = 'auto',
-                    progress: bool = True) -> list:
+                    progress: bool = True, precision: str = 'auto') -> list:
     """One record per scene: object, aspect, distance to the footprint (m), angle error."""
     from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
     from mtg_grasp_ros.sim_camera import random_quaternion, SimulatedScene
@@ -64,7 +64,8 @@ def evaluate_scenes(model, objects, seeds: int, min_aspect: float, backend: str 
             if height not in pipelines:  # the node's object_height: half the object
                 config = PipelineConfig(top_k=1, min_quality=-math.inf, object_height=height)
                 pipelines[height] = GraspPipeline.from_deploy(model, backend=backend,
-                                                              device='cpu', config=config)
+                                                              device='cpu', config=config,
+                                                              precision=precision)
             result = pipelines[height].process(render.rgb, camera.model, camera.pose)
             if not result.grasps:
                 continue
@@ -111,6 +112,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--across', type=float, default=15.0,
                         help='largest angle (deg) from the minor axis that counts as across')
     parser.add_argument('--backend', default='auto', choices=('auto', 'torch', 'onnx'))
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help="the node's precision (auto: bf16 on a CPU with hardware "
+                             'bfloat16)')
     parser.add_argument('--json', type=Path, default=None, help='write records and summary')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.set_defaults(func=run)
@@ -127,8 +131,9 @@ def run(args: argparse.Namespace) -> int:
     objects = list(HELDOUT_INDICES)[:args.objects]
     try:
         records = evaluate_scenes(args.model, objects, args.seeds, args.min_aspect,
-                                  args.backend, progress=not args.quiet)
-    except DeployModelError as exc:
+                                  args.backend, progress=not args.quiet,
+                                  precision=args.precision)
+    except (DeployModelError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     summary = summarise(records, args.on_object, args.across)
