@@ -107,6 +107,26 @@ def test_half_right_is_50_percent_and_batching_does_not_matter():
         assert result['per_image'] == results[0]['per_image']
 
 
+def test_bf16_precision_runs_the_forward_under_autocast():
+    dataset = fake_dataset()
+    inner = oracle(dataset, lambda i, gts: gts[0])
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            seen.append(torch.is_autocast_enabled('cpu'))
+            return self.inner(x)
+
+    for precision, expected in (('fp32', False), ('bf16', True)):
+        seen.clear()
+        result = evaluate_model(Spy(), dataset, 'cpu', precision=precision)
+        assert result['accuracy'] == 1.0 and seen and set(seen) == {expected}
+
+
 def test_model_mode_is_restored():
     dataset = fake_dataset()
     model = oracle(dataset, lambda i, gts: gts[0]).train()
