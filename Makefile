@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 lint: $(STAMP)
-	$(PY) -m flake8 mtg_grasp_ros training test setup.py
+	$(PY) -m flake8 mtg_grasp_ros training test tools setup.py
 
 # Training and raw inference speed, then the node: per stage in one process, and end to end
 # through ROS 2 in three processes (camera, node, subscriber) at 30 and 60 Hz.

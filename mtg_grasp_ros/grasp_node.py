@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 import math
+import os
 from pathlib import Path
 import sys
 import threading
@@ -41,7 +42,7 @@ from std_msgs.msg import ColorRGBA, Float32MultiArray, MultiArrayDimension
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mtg_grasp_ros.camera_model import CameraModel
-from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported
+from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported, transport_warning
 from mtg_grasp_ros.image_conversion import (cv_bridge_available, image_to_depth, image_to_rgb)
 from mtg_grasp_ros.pipeline import (APPROACHES, BACKENDS, DEPTH_SOURCES, describe_exception,
                                     DEVICES, FrameResult, Grasp3D, GraspPipeline, NoDepthError,
@@ -364,6 +365,9 @@ class GraspDetectionNode(Node):
         if self.p['stats_period'] > 0:
             self.create_timer(self.p['stats_period'], self._log_statistics)
         self._setup_diagnostics()
+        warning = transport_warning(os.environ)
+        if warning:
+            self.get_logger().warning(warning)
         self.get_logger().info(
             f'ready: {self.pipeline.describe()}; model {self.model_path}; target frame '
             f'{self.target_frame or "(camera frame)"}; depth source {self.p["depth_source"]}; '

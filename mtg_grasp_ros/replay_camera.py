@@ -38,12 +38,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mtg_grasp_ros.sim_camera import (DEFAULT_FOV_DEG, DEFAULT_RPY, DEFAULT_SIZE, DEFAULT_XYZ,
-                                      SimCamera)
+                                      RELIABILITIES, SimCamera)
 
 NODE_NAME = 'replay_camera'
 IMAGE_TOPIC = 'camera/color/image_raw'
 INFO_TOPIC = 'camera/color/camera_info'
-RELIABILITIES = ('reliable', 'best_effort')
 SUMMARY_PREFIX = 'replay summary: '
 #: Version of the --frames-file layout (bumped when the rendering changes).
 FRAMES_FORMAT = 1

@@ -27,3 +27,14 @@ def test_no_information_counts_nothing():
 def test_this_rclpy_passes_message_info():
     # The PyPI wheels are Kilted; Humble would return False and the node counts no gaps.
     assert message_info_supported()
+
+
+def test_localhost_discovery_with_large_data_is_warned_about():
+    from mtg_grasp_ros.delivery import transport_warning
+
+    both = {'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA',
+            'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+    assert 'ROS_AUTOMATIC_DISCOVERY_RANGE' in transport_warning(both)
+    assert transport_warning({'FASTDDS_BUILTIN_TRANSPORTS': 'LARGE_DATA'}) is None
+    assert transport_warning({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}) is None
+    assert transport_warning({**both, 'RMW_IMPLEMENTATION': 'rmw_cyclonedds_cpp'}) is None

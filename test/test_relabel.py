@@ -70,6 +70,10 @@ def test_relabel_keeps_antipodal_grasps_and_drops_empty_views(tmp_path, capsys):
     assert {p: p.read_bytes() for p in src.rglob('*') if p.is_file()} == before  # untouched
     summary = json.loads((out / 'relabel.json').read_text())
     assert summary['views_dropped'] == ['r002/0_r002']
+    # The bar is elongated: 2 of its 3 labels were 35 deg from across, none of those kept.
+    assert summary['elongated_labels'] == 3
+    assert summary['elongated_over_15deg_before'] == pytest.approx(2 / 3, abs=1e-3)
+    assert summary['elongated_over_15deg_after'] == 0.0
     assert [s.grasps.name for s in find_samples(out)] == ['0_r001_grasps.txt']
 
 

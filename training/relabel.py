@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
-from training.synth.antipodal import antipodal_errors_deg
+from training.synth.antipodal import angles_from_minor_axis_deg, antipodal_errors_deg
 from training.synth.writer import format_grasp, read_grasps
 
 GRASPS_SUFFIX = '_grasps.txt'
@@ -38,6 +39,7 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
         raise RelabelError(f'no */*{GRASPS_SUFFIX} files under {source}')
     kept_labels = total_labels = kept_views = 0
     dropped_views = []
+    off_axis = {'before': [], 'after': []}  # elongated views: label angles from "across"
     for grasp_file in tqdm(files, desc='relabel', unit='view', disable=not progress):
         stem = grasp_file.name[:-len(GRASPS_SUFFIX)]
         mask_file = grasp_file.with_name(stem + '_mask.png')
@@ -46,7 +48,12 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
             raise RelabelError(f'{mask_file}: missing or unreadable (the check needs the mask)')
         grasps = read_grasps(grasp_file)
         errors = antipodal_errors_deg(grasps, mask)
-        kept = [g for g, e in zip(grasps, errors) if e <= cone_deg]
+        keep = errors <= cone_deg
+        kept = [g for g, k in zip(grasps, keep) if k]
+        angles = angles_from_minor_axis_deg(grasps, mask)
+        if angles is not None:
+            off_axis['before'].extend(angles)
+            off_axis['after'].extend(angles[keep])
         total_labels += len(grasps)
         if not kept:
             dropped_views.append(f'{grasp_file.parent.name}/{stem}')
@@ -67,7 +74,12 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
         'views': len(files), 'views_kept': kept_views, 'views_dropped': dropped_views,
         'labels': total_labels, 'labels_kept': kept_labels,
         'labels_kept_share': round(kept_labels / max(total_labels, 1), 4),
+        'elongated_labels': len(off_axis['before']),
     }
+    for when, angles in off_axis.items():  # share more than 15 / 30 degrees from across
+        for limit in (15, 30):
+            summary[f'elongated_over_{limit}deg_{when}'] = (
+                round(float(np.mean(np.asarray(angles) > limit)), 4) if angles else None)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'relabel.json').write_text(json.dumps(summary, indent=1))
     return summary
@@ -102,4 +114,11 @@ def run(args: argparse.Namespace) -> int:
           f'({100 * summary["labels_kept_share"]:.1f}%) within {args.cone:g} deg; '
           f'{summary["views_kept"]} of {summary["views"]} views '
           f'({len(summary["views_dropped"])} left without labels dropped) -> {args.out}')
+    if summary['elongated_labels']:
+        print(f'on elongated objects (mask aspect >= 2, {summary["elongated_labels"]} labels): '
+              f'more than 15 deg from across '
+              f'{100 * summary["elongated_over_15deg_before"]:.0f}% before, '
+              f'{100 * summary["elongated_over_15deg_after"]:.0f}% after; more than 30 deg '
+              f'{100 * summary["elongated_over_30deg_before"]:.0f}% before, '
+              f'{100 * summary["elongated_over_30deg_after"]:.0f}% after')
     return 0 if summary['views_kept'] else 1

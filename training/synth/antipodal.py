@@ -85,3 +85,25 @@ def antipodal_errors_deg(grasps: Sequence[Grasp], mask: np.ndarray) -> np.ndarra
     inside = np.asarray(mask) > 0
     normals = mask_normals(inside)
     return np.array([antipodal_error_deg(g, inside, normals) for g in grasps], dtype=np.float64)
+
+
+def angles_from_minor_axis_deg(grasps: Sequence[Grasp], mask: np.ndarray,
+                               min_aspect: float = 2.0) -> np.ndarray | None:
+    """For an elongated mask (minimum-area rectangle at least ``min_aspect`` : 1), the angle in
+    degrees between each grasp's closing axis and the rectangle's short side ("across");
+    None for a mask that is not elongated (no minor axis to close across).
+
+    A crude yardstick for the labels (an L-shaped object has no single "across"), used to
+    report what relabelling does to them."""
+    points = cv2.findNonZero((np.asarray(mask) > 0).astype(np.uint8))
+    if points is None:
+        return None
+    box = cv2.boxPoints(cv2.minAreaRect(points)).astype(np.float64)  # (x, y) = (col, row)
+    e1, e2 = box[1] - box[0], box[2] - box[1]
+    short, long_ = sorted((e1, e2), key=np.linalg.norm)
+    if np.linalg.norm(long_) < min_aspect * max(np.linalg.norm(short), 1e-9):
+        return None
+    across = short / np.linalg.norm(short)
+    cosines = [abs(g.closing_axis[1] * across[0] + g.closing_axis[0] * across[1])
+               for g in grasps]
+    return np.degrees(np.arccos(np.clip(cosines, 0.0, 1.0)))
