@@ -41,7 +41,7 @@ def _isolated_ros_env():
 
 
 def save_model(stem, kind='constant', size=96):
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parent / 'runtime'))
     try:
         from test_pipeline import save_model as save
     finally:

@@ -127,7 +127,7 @@ def test_distributed_training_with_torchrun(tiny_data, tmp_path):
         [str(torchrun), '--nproc_per_node=2', '-m', 'training', 'train', '--data',
          str(tiny_data), '--out', str(out), '--network', 'mtgcnn', '--epochs', '2',
          '--input-size', '32', '--batch-size', '2', '--device', 'cpu'],
-        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     state = load_checkpoint(out / 'last.pt')
     assert state['epoch'] == 2 and len(state['history']) == 2

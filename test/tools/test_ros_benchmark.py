@@ -15,19 +15,16 @@ import pytest
 from mtg_grasp_ros import ros_benchmark as rb
 from mtg_grasp_ros.replay_camera import next_deadline, PublishStats, SUMMARY_PREFIX
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
 
 
 def shared_helpers():
     """``(_isolated_ros_env, save_model)``: from test/conftest.py once the shared fixtures move
     there, else from test_grasp_node.py."""
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))
     try:
-        try:
-            from conftest import _isolated_ros_env, save_model
-        except ImportError:
-            from test_grasp_node import _isolated_ros_env, save_model
+        from node_harness import _isolated_ros_env, save_model
     finally:
         sys.path.pop(0)
     return _isolated_ros_env, save_model

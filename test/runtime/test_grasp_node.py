@@ -20,7 +20,7 @@ from mtg_grasp_ros import grasp_node
 from mtg_grasp_ros.grasp_node import GRASP_ARRAY_FIELDS, GraspDetectionNode, StartupError
 from mtg_grasp_ros.transforms import matrix_from_quaternion
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_publishes_all_outputs_stamped_in_the_target_frame(harness):

@@ -12,7 +12,7 @@ import yaml
 
 from mtg_grasp_ros import grasp_node
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = 'mtg_grasp_ros'
 LAUNCH = ROOT / 'launch' / 'grasp_detection.launch.py'
 CONFIG = ROOT / 'config' / 'grasp_detection.yaml'
