@@ -1,4 +1,9 @@
-"""ament_python setup: installs the runtime package only (training/ stays offline)."""
+"""ament_python setup: installs the runtime package `mtg_grasp_ros` only.
+
+The simulation (`simulation/`), offline training (`training/`) and the tools (`tools/`: demo
+driver, benchmarks) are repository layers for a workstation; they are never installed on the
+robot (docs/architecture.md; test/test_layers.py checks what colcon installs).
+"""
 
 from glob import glob
 
@@ -12,7 +17,7 @@ setup(
     packages=[PACKAGE],
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
-        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}', ['package.xml', 'LICENSE']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.yaml')),
         (f'share/{PACKAGE}/models', glob('models/*.json') + glob('models/*.safetensors')
@@ -27,9 +32,5 @@ setup(
     tests_require=['pytest'],
     entry_points={'console_scripts': [
         'grasp_detection_node = mtg_grasp_ros.grasp_node:main',
-        'sim_camera_node = mtg_grasp_ros.sim_camera:main',
-        'replay_camera_node = mtg_grasp_ros.replay_camera:main',
-        'grasp_ros_benchmark = mtg_grasp_ros.ros_benchmark:main',
-        'grasp_stage_benchmark = mtg_grasp_ros.stage_benchmark:main',
     ]},
 )
