@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from training.jacquard import read_jacquard_grasps
 from training.synth.antipodal import angles_from_minor_axis_deg, antipodal_errors_deg
-from training.synth.writer import format_grasp, read_grasps
+from training.synth.writer import format_grasp
 
 GRASPS_SUFFIX = '_grasps.txt'
 LINKED_SUFFIXES = ('_RGB.png', '_perfect_depth.tiff', '_stereo_depth.tiff', '_mask.png')
@@ -46,7 +47,7 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
         mask = cv2.imread(str(mask_file), cv2.IMREAD_UNCHANGED)
         if mask is None:
             raise RelabelError(f'{mask_file}: missing or unreadable (the check needs the mask)')
-        grasps = read_grasps(grasp_file)
+        grasps = read_jacquard_grasps(grasp_file)
         errors = antipodal_errors_deg(grasps, mask)
         keep = errors <= cone_deg
         kept = [g for g, k in zip(grasps, keep) if k]

@@ -4,7 +4,7 @@ The Jacquard IoU metric scores a grasp rectangle against labels; a robot needs m
 the node publishes (after crop, smoothing, deprojection onto the table and the camera pose)
 must lie on the object with the jaws closing across it. This command measures exactly that,
 through the node's own ROS-free pipeline (:class:`mtg_grasp_ros.pipeline.GraspPipeline`), on
-scenes of the simulated camera (:class:`mtg_grasp_ros.sim_camera.SimulatedScene`: a held-out
+scenes of the simulated camera (:class:`simulation.tabletop.SimulatedScene`: a held-out
 object resting on a table, 640x480, top-down): for each held-out object and drop seed, the
 object settles, is turned by a random yaw, rendered, and the best grasp is compared with the
 object's true footprint (the convex hull of its mesh on the table):
@@ -14,8 +14,8 @@ object's true footprint (the convex hull of its mesh on the table):
   angle between the closing axis and the rectangle's minor axis, and the share within
   ``--across`` degrees (15).
 
-This is the acceptance test of the node (``test/test_grasp_node.py``) over many objects instead
-of three.
+This is the node's accuracy test (``test/simulation/test_node_accuracy.py``) over many objects
+instead of three.
 """
 
 from __future__ import annotations
@@ -29,21 +29,33 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from mtg_grasp_ros.grasp import angle_difference
+from simulation.objects import HELDOUT_INDICES
+
 
 def closing_angle_error_deg(obj, rotation: np.ndarray) -> float:
-    """Angle (deg) between a grasp's closing axis (rotation column 0) and the object's minor
-    axis, modulo a half turn."""
+    """Angle (deg, 0-90) between a grasp's closing axis (column 0 of its 3x3 world rotation)
+    and the minor axis of ``obj``'s footprint (a :class:`~simulation.tabletop.SimObject`),
+    modulo a half turn."""
     closing = rotation[:, 0]
     yaw = math.atan2(closing[1], closing[0])
     minor = obj.axes()[0] + math.pi / 2
-    return abs(math.degrees((yaw - minor + math.pi / 2) % math.pi - math.pi / 2))
+    return math.degrees(angle_difference(yaw, minor))
 
 
 def evaluate_scenes(model, objects, seeds: int, min_aspect: float, backend: str = 'auto',
                     progress: bool = True, precision: str = 'auto') -> list:
-    """One record per scene: object, aspect, distance to the footprint (m), angle error."""
+    """One record per scene (dict): object id, seed, footprint aspect, distance of the grasp
+    centre to the footprint (m) and, for footprints at least ``min_aspect`` elongated, the
+    closing angle error (deg, else None).
+
+    ``model``: deploy model (stem or file); ``objects``: held-out catalogue indices; ``seeds``:
+    drops per object. Scenes whose object leaves the view, or with no grasp, are skipped.
+    Raises :class:`mtg_grasp_ros.deploy.DeployModelError` for a model that cannot load.
+    """
+    # Imported here: every ``python -m training`` command imports this module to register it.
     from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
-    from mtg_grasp_ros.sim_camera import random_quaternion, SimulatedScene
+    from simulation.tabletop import random_quaternion, SimulatedScene
 
     records = []
     pipelines = {}
@@ -80,6 +92,9 @@ def evaluate_scenes(model, objects, seeds: int, min_aspect: float, backend: str 
 
 
 def summarise(records: list, on_object: float, across: float) -> dict:
+    """Scene count, share of grasps within ``on_object`` m of the footprint, median distance
+    (cm) and, over elongated scenes, the angle median, p90 (deg) and share within ``across``
+    deg."""
     distances = np.array([r['distance_m'] for r in records])
     angles = np.array([r['angle_deg'] for r in records if r['angle_deg'] is not None])
     summary = {'scenes': len(records),
@@ -96,6 +111,7 @@ def summarise(records: list, on_object: float, across: float) -> dict:
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``scene-eval`` sub-command to ``python -m training``."""
     parser = subparsers.add_parser(
         'scene-eval', help='node-level accuracy: grasps on the object and across it '
                            '(simulated held-out scenes)',
@@ -122,8 +138,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the figures (and write ``--json``); 2 on bad arguments or model."""
     from mtg_grasp_ros.deploy import DeployModelError
-    from mtg_grasp_ros.sim_camera import HELDOUT_INDICES
 
     if args.objects < 1 or args.seeds < 1:
         print('error: --objects and --seeds must be >= 1', file=sys.stderr)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from mtg_grasp_ros.camera_model import CameraModel
-from mtg_grasp_ros.sim_camera import (camera_info_message, footprints_from_message,
-                                      HELDOUT_INDICES, parse_object_ids, polygon_distance,
-                                      SimCamera, SimulatedScene)
+from simulation.camera import SimCamera
+from simulation.messages import camera_info_message, footprints_from_message
+from simulation.objects import HELDOUT_INDICES, parse_object_ids
+from simulation.tabletop import polygon_distance, SimulatedScene
 
 pytest.importorskip('pybullet')
 
@@ -119,7 +120,7 @@ def test_node_publishes_consistent_image_camera_info_and_truth(ros):
     from sensor_msgs.msg import CameraInfo, Image
     from visualization_msgs.msg import MarkerArray
 
-    from mtg_grasp_ros.sim_camera import SimCameraNode
+    from simulation.camera_node import SimCameraNode
 
     params = {'object_ids': 'r950', 'noise_std': 0.0, 'reliability': 'reliable',
               'rate': 30.0, 'respawn_period': 0.0, 'frame_id': 'cam_opt'}

@@ -9,9 +9,10 @@ import pytest
 
 from mtg_grasp_ros.grasp import Grasp
 from training.__main__ import main as training_main
-from training.samples import find_samples
+from training.formats import find_samples
+from training.jacquard import read_jacquard_grasps
 from training.synth.antipodal import antipodal_errors_deg, NO_CONTACT_DEG
-from training.synth.writer import format_grasp, read_grasps
+from training.synth.writer import format_grasp
 
 SIZE = 200
 
@@ -63,7 +64,7 @@ def test_relabel_keeps_antipodal_grasps_and_drops_empty_views(tmp_path, capsys):
     assert training_main(['relabel', '--data', str(src), '--out', str(out), '--cone', '15',
                           '--quiet']) == 0
     assert 'kept 1 of 3 labels' in capsys.readouterr().out
-    kept = read_grasps(out / 'r001' / '0_r001_grasps.txt')
+    kept = read_jacquard_grasps(out / 'r001' / '0_r001_grasps.txt')
     assert len(kept) == 1 and kept[0].angle == pytest.approx(across.angle, abs=1e-3)
     assert not (out / 'r002').exists()
     assert (out / 'r001' / '0_r001_RGB.png').is_symlink()

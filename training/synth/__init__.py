@@ -9,23 +9,26 @@ Usage::
 
     python -m training synth --out data/synth --objects 300 --views 4 --seed 0 --workers 2
 
-Objects (:mod:`.objects`): pybullet_data's ``random_urdfs/000..999`` by default, or every URDF
-and OBJ under ``--object-dir``. Object ``NNN`` is called ``rNNN``. Held out: every object whose
-catalogue index is a multiple of 10 (``HELDOUT_OBJECT_IDS`` = r000, r010, ..., r990; 100
-objects) never appears with ``--split train`` (the default) and is all there is with
+The simulation it runs on (objects, scene, camera, gripper) is the :mod:`simulation` package;
+this package holds the data generation only.
+
+Objects (:mod:`simulation.objects`): pybullet_data's ``random_urdfs/000..999`` by default, or
+every URDF and OBJ under ``--object-dir``. Object ``NNN`` is called ``rNNN``. Held out: every
+object whose catalogue index is a multiple of 10 (``HELDOUT_OBJECT_IDS`` = r000, r010, ...,
+r990; 100 objects) never appears with ``--split train`` (the default) and is all there is with
 ``--split heldout``. Each object is rescaled so its largest side is 5-13 cm.
 
-Per view (:mod:`.generate`, :mod:`.scene`, :mod:`.appearance`, :mod:`.camera`): the object is
-dropped with a random orientation and settles; the plane and object get random colours or
-textures (40% of planes near-white, like Jacquard's), the light a random direction, tint and
+Per view (:mod:`.generate`, :mod:`simulation.scene`, :mod:`.appearance`, :mod:`.framing`): the
+object is dropped with a random orientation and settles; the plane and object get random colours
+or textures (40% of planes near-white, like Jacquard's), the light a random direction, tint and
 shadowing; the camera looks down with up to 10 degrees of tilt, a random yaw and a distance
 that frames the object at 30-50% of the image width (35 degree field of view).
 
-Gripper and trial (:mod:`.gripper`): two 1 cm thick, 6 cm long box fingers on prismatic joints,
-jaw size (across the closing axis) 1, 2 or 3 cm, opening 0-10 cm, 20 N grip per finger,
-friction 1.0, on a palm with lift and shake joints. A trial restores the settled scene, places
-the open gripper at the grasp pose (approach along the optical axis; pose refused if it
-penetrates anything), closes, lifts 10 cm, shakes +-2 cm across the jaws and holds. Success:
+Gripper and trial (:mod:`simulation.gripper`): two 1 cm thick, 6 cm long box fingers on
+prismatic joints, jaw size (across the closing axis) 1, 2 or 3 cm, opening 0-10 cm, 20 N grip
+per finger, friction 1.0, on a palm with lift and shake joints. A trial restores the settled
+scene, places the open gripper at the grasp pose (approach along the optical axis; pose refused
+if it penetrates anything), closes, lifts 10 cm, shakes +-2 cm across the jaws and holds. Success:
 the object's centre of mass rose >= 5 cm, it touches both fingers and not the plane.
 Candidates (:mod:`.sampling`) are centred on the object mask; those whose fingers would hit the
 object on the way down (checked in the depth image) never reach the simulator.
@@ -44,7 +47,7 @@ import os
 from pathlib import Path
 import textwrap
 
-from training.synth.objects import HELDOUT_OBJECT_IDS, SPLITS
+from simulation.objects import HELDOUT_OBJECT_IDS, SPLITS
 
 __all__ = ['HELDOUT_OBJECT_IDS', 'register', 'run', 'draw_preview']
 
@@ -114,7 +117,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Generate the data set described by ``args``; print and save a summary."""
     from training.synth.generate import format_summary, generate, SynthConfig
-    from training.synth.objects import list_objects, select_objects
+    from simulation.objects import list_objects, select_objects
 
     for name in ('views', 'image_size', 'trials', 'workers'):
         if getattr(args, name) < 1:

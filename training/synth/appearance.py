@@ -1,56 +1,33 @@
-"""Randomised look of one view: plane and object colours and textures, and the light.
+"""Randomised look of one view: table and object colours and textures, and the light.
 
-Pure NumPy/OpenCV: it only draws numbers from the view's RNG and paints texture images;
-:mod:`training.synth.scene` applies them. Randomising the look (domain randomisation) matters
-because the networks of this package see RGB only: a network trained on one background colour
-and one light learns that colour and that light. Jacquard itself is plain white backgrounds, so
-a good share of views keep a near-white plane.
+Pure NumPy/OpenCV: it only draws numbers from the view's RNG and paints texture images into an
+:class:`simulation.scene.Appearance`, which :meth:`simulation.scene.Scene.apply_appearance`
+applies. Randomising the look (domain randomisation) matters because the networks of this
+package see RGB only: a network trained on one background colour and one light learns that
+colour and that light. Jacquard itself is plain white backgrounds, so a good share of views
+keep a near-white table (the "plane" the object lies on).
 """
 
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
-#: Probability that the plane is near-white or light grey, as Jacquard's backgrounds are.
-WHITE_PLANE_P = 0.4
-#: Probability that the plane / the object carries a procedural texture instead of a flat colour.
-PLANE_TEXTURE_P = 0.3
+from simulation.scene import Appearance, Light, RGB
+
+#: Probability that the table is near-white or light grey, as Jacquard's backgrounds are.
+WHITE_TABLE_P = 0.4
+#: Probability that the table / the object carries a procedural texture instead of a flat colour.
+TABLE_TEXTURE_P = 0.3
 OBJECT_TEXTURE_P = 0.3
 #: Probability that the view is rendered with shadows (costs ~1.7x render time at 1024 px).
 SHADOW_P = 0.5
 TEXTURE_SIZE = 128
-#: Minimum RGB distance (0..sqrt(3)) between the plane and object colours.
+#: Minimum RGB distance (0..sqrt(3)) between the table and object colours.
 MIN_CONTRAST = 0.25
-
-RGB = Tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class Light:
-    """TinyRenderer light: direction (towards the light, world), colour and shading weights."""
-
-    direction: Tuple[float, float, float]
-    color: RGB
-    ambient: float
-    diffuse: float
-    specular: float
-    shadow: bool
-
-
-@dataclass(frozen=True)
-class Appearance:
-    """Everything random about how a view looks (textures as uint8 RGB images or None)."""
-
-    plane_rgb: RGB
-    plane_texture: Optional[np.ndarray]
-    object_rgb: RGB
-    object_texture: Optional[np.ndarray]
-    light: Light
 
 
 def random_colour(rng: np.random.Generator, saturation=(0.2, 0.9), value=(0.25, 0.95)) -> RGB:
@@ -64,7 +41,7 @@ def random_colour(rng: np.random.Generator, saturation=(0.2, 0.9), value=(0.25, 
 def random_texture(rng: np.random.Generator, base: RGB, size: int = TEXTURE_SIZE) -> np.ndarray:
     """A tileable-looking procedural texture (uint8 RGB) around ``base``: noise, stripes or checks.
 
-    Contrast is kept moderate so the object still stands out from the plane and the texture
+    Contrast is kept moderate so the object still stands out from the table and the texture
     reads as material (paper, wood grain, fabric) rather than as clutter.
     """
     kind = rng.integers(3)
@@ -92,7 +69,7 @@ def random_texture(rng: np.random.Generator, base: RGB, size: int = TEXTURE_SIZE
 
 
 def random_light(rng: np.random.Generator) -> Light:
-    """A light from a random azimuth, 35-90 degrees above the plane, slightly tinted."""
+    """A light from a random azimuth, 35-90 degrees above the table, slightly tinted."""
     azimuth = rng.uniform(0.0, 2 * np.pi)
     elevation = np.radians(rng.uniform(35.0, 90.0))
     direction = (float(np.cos(elevation) * np.cos(azimuth)),
@@ -112,17 +89,17 @@ def random_object_look(rng: np.random.Generator) -> Tuple[RGB, Optional[np.ndarr
 
 def random_appearance(rng: np.random.Generator, object_rgb: RGB,
                       object_texture: Optional[np.ndarray]) -> Appearance:
-    """The look of one view: a fresh plane and light around the object's fixed look."""
-    white = rng.random() < WHITE_PLANE_P
+    """The look of one view: a fresh table and light around the object's fixed look."""
+    white = rng.random() < WHITE_TABLE_P
     for _ in range(8):
         if white:
             grey = rng.uniform(0.8, 1.0)
-            plane_rgb = tuple(float(min(1.0, grey * t)) for t in 1.0 - rng.uniform(0, 0.05, 3))
+            table_rgb = tuple(float(min(1.0, grey * t)) for t in 1.0 - rng.uniform(0, 0.05, 3))
         else:
-            plane_rgb = random_colour(rng, saturation=(0.05, 0.6), value=(0.3, 1.0))
-        # A plane the colour of the object would make a view nobody could label; redraw it.
-        if np.linalg.norm(np.subtract(plane_rgb, object_rgb)) > MIN_CONTRAST:
+            table_rgb = random_colour(rng, saturation=(0.05, 0.6), value=(0.3, 1.0))
+        # A table the colour of the object would make a view nobody could label; redraw it.
+        if np.linalg.norm(np.subtract(table_rgb, object_rgb)) > MIN_CONTRAST:
             break
-    plane_texture = random_texture(rng, plane_rgb) if rng.random() < PLANE_TEXTURE_P else None
-    return Appearance(plane_rgb=plane_rgb, plane_texture=plane_texture, object_rgb=object_rgb,
+    table_texture = random_texture(rng, table_rgb) if rng.random() < TABLE_TEXTURE_P else None
+    return Appearance(table_rgb=table_rgb, table_texture=table_texture, object_rgb=object_rgb,
                       object_texture=object_texture, light=random_light(rng))

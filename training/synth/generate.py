@@ -32,13 +32,13 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from simulation.gripper import build_grippers
+from simulation.objects import ObjectSpec
+from simulation.poses import pose_to_grasp
+from simulation.scene import random_quaternion, Scene
 from training.synth.appearance import random_appearance, random_object_look
-from training.synth.camera import random_top_down_camera
-from training.synth.gripper import build_grippers
-from training.synth.objects import ObjectSpec
-from training.synth.poses import pose_to_grasp
+from training.synth.framing import random_top_down_camera
 from training.synth.sampling import deduplicate, sample_candidates, SamplerStats
-from training.synth.scene import random_quaternion, Scene
 from training.synth.stereo import simulate_stereo_depth
 from training.synth.writer import SUFFIXES, write_view
 
@@ -149,16 +149,18 @@ def _simulate_view(scene: Scene, spec: ObjectSpec, config: SynthConfig,
                    record: ObjectRecord) -> Optional[tuple]:
     """One attempt: drop, settle, render, try grasps. None when it yields no usable view."""
     t0 = time.perf_counter()
-    body = scene.drop_object(spec.path, scale, random_quaternion(rng))
-    if not scene.settle():  # still rolling after 4 s: trials would start from a moving object
+    body = scene.drop(spec.path, scale, random_quaternion(rng))
+    if not scene.settle([body]):  # still rolling after 4 s: trials would start from a moving one
         return None
-    lo, hi = scene.object_aabb()
+    lo, hi = scene.aabb(body)
     centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.0])
     camera = random_top_down_camera(rng, centre, float(max(hi[0] - lo[0], hi[1] - lo[1])),
                                     config.image_size)
     look = random_appearance(rng, object_rgb, object_texture)
-    scene.apply_appearance(look)
-    rgb, depth, mask = scene.render(camera, look)
+    scene.apply_appearance(look, body)
+    render = scene.render(camera, look.light)
+    rgb, depth = render.rgb, render.depth
+    mask = np.where(render.mask(body), 255, 0).astype(np.uint8)
     scene_s = time.perf_counter() - t0
     if (mask > 0).mean() < MIN_MASK_FRACTION:
         return None

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from mtg_grasp_ros.grasp import Grasp
-from training.synth.writer import read_grasps
+from training.jacquard import read_jacquard_grasps
 
 TILE = 384
 
@@ -63,7 +63,7 @@ def draw_preview(dataset_dir, out_png, n: int = 6, max_grasps: int = 15) -> Path
         stem = grasps_path.name[:-len('_grasps.txt')]
         rgb = cv2.cvtColor(cv2.imread(str(grasps_path.with_name(stem + '_RGB.png'))),
                            cv2.COLOR_BGR2RGB)
-        grasps = read_grasps(grasps_path)
+        grasps = read_jacquard_grasps(grasps_path)
         shown = [grasps[i] for i in np.unique(
             np.linspace(0, len(grasps) - 1, min(len(grasps), max_grasps)).round().astype(int))]
         # Draw on the downsized image (grasps scaled to it) so lines stay one crisp pixel.

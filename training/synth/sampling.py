@@ -31,10 +31,9 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mtg_grasp_ros.grasp import angle_difference, Grasp
-from training.synth.camera import Camera
-from training.synth.gripper import (
-    FINGER_LENGTH, FINGER_THICKNESS, JAW_SIZES, MAX_OPENING)
-from training.synth.poses import box_corners, grasp_to_pose
+from simulation.camera import SimCamera
+from simulation.gripper import FINGER_LENGTH, FINGER_THICKNESS, JAW_SIZES, MAX_OPENING
+from simulation.poses import box_corners, grasp_to_pose
 
 AIMED_P = 0.75
 #: Share of aimed candidates moved to the middle of their chord (where Jacquard's grasps sit).
@@ -99,7 +98,7 @@ def _chord(mask: np.ndarray, row: float, col: float, axis: np.ndarray,
     return result[0], result[1]
 
 
-def _prism_is_free(depth: np.ndarray, camera: Camera, centre: np.ndarray, axes: np.ndarray,
+def _prism_is_free(depth: np.ndarray, camera: SimCamera, centre: np.ndarray, axes: np.ndarray,
                    half: Tuple[float, float], bottom: float, near: float) -> bool:
     """Whether nothing seen lies in a prism along the optical axis, from the camera to ``bottom``.
 
@@ -128,7 +127,7 @@ def _prism_is_free(depth: np.ndarray, camera: Camera, centre: np.ndarray, axes: 
     return not hit.any()
 
 
-def footprint_is_free(depth: np.ndarray, camera: Camera, position: np.ndarray,
+def footprint_is_free(depth: np.ndarray, camera: SimCamera, position: np.ndarray,
                       rotation: np.ndarray, opening: float, jaw_size: float,
                       tip_depth: float) -> bool:
     """Whether both fingers and the palm can descend to the pose without touching anything seen.
@@ -162,7 +161,7 @@ def _lowest_tip_z(position: np.ndarray, rotation: np.ndarray, opening: float,
     return float(np.concatenate(corners)[:, 2].min())
 
 
-def sample_candidates(rng: np.random.Generator, camera: Camera, depth: np.ndarray,
+def sample_candidates(rng: np.random.Generator, camera: SimCamera, depth: np.ndarray,
                       mask: np.ndarray, count: int, jaw_sizes: Sequence[float] = JAW_SIZES,
                       stats: Optional[SamplerStats] = None) -> Iterator[Candidate]:
     """Yield up to ``count`` candidates that pass the fast checks (see the module docstring)."""
@@ -215,7 +214,7 @@ def sample_candidates(rng: np.random.Generator, camera: Camera, depth: np.ndarra
         rr = np.clip(np.rint(row + ts * axis[0]).astype(int), 0, mask.shape[0] - 1)
         cc = np.clip(np.rint(col + ts * axis[1]).astype(int), 0, mask.shape[1] - 1)
         top = float(depth[rr, cc].min())
-        plane = float(camera.plane_depth(row, col))
+        plane = float(camera.plane_depth(col, row))
         bite = min(fraction * (plane - top), FINGER_LENGTH - 0.01)
         tip_depth = top + bite
         grasp = Grasp(row=float(row), col=float(col), angle=angle, width=1.0, jaw_size=1.0)

@@ -16,7 +16,8 @@ The TIFFs are Deflate-compressed (lossless; read by libtiff, i.e. OpenCV's
 instead of 4 MB raw, and the stereo depth, with TIFF's horizontal predictor (measured 35%
 smaller than without; the floating-point predictor gained nothing through OpenCV), ~1 MB.
 Files are written through a temporary name and renamed, so an interrupted run never leaves a
-half-written image that a loader would trip over.
+half-written image that a loader would trip over. :func:`training.jacquard.read_jacquard_grasps`
+reads the grasp files back.
 """
 
 from __future__ import annotations
@@ -72,13 +73,3 @@ def write_view(out_dir: Path, object_id: str, view: int, rgb: np.ndarray,
     tmp.write_text(text, encoding='utf-8')
     os.replace(tmp, paths['_grasps.txt'])
     return paths
-
-
-def read_grasps(path: Path) -> list:
-    """Parse a grasps file written by :func:`write_view` (strict: 5 finite fields per line)."""
-    grasps = []
-    for line in Path(path).read_text(encoding='utf-8').splitlines():
-        if line.strip():
-            x, y, theta, w, h = (float(v) for v in line.split(';'))
-            grasps.append(Grasp.from_jacquard(x, y, theta, w, h))
-    return grasps

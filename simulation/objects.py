@@ -1,4 +1,4 @@
-"""The catalogue of objects the generator draws from, their stable ids and the held-out split.
+"""The object catalogue of the simulation, the objects' stable ids and the held-out split.
 
 By default the objects are pybullet_data's ``random_urdfs/000..999`` (1000 procedurally made
 "blob" objects, each a compound of a few convex pieces). Object ``NNN`` gets the stable id
@@ -9,9 +9,11 @@ id is its file stem with every character other than letters, digits and ``-`` re
 (Jacquard-style loaders split ``<view>_<id>`` at the first underscore, so ids carry none).
 
 Held-out objects: the object at catalogue index ``i`` is held out when ``i % 10 == 0``. For
-random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100 objects). They
-never appear in data generated with ``--split train`` and are the only ones used with
-``--split heldout``, so a network trained on the first can be tested on objects it never saw.
+random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100 objects,
+:data:`HELDOUT_INDICES`). They never appear in data generated with ``--split train`` and are
+the only ones used with ``--split heldout``, and the simulated cameras show only them
+(:func:`heldout_path`, :func:`parse_object_ids`), so a network trained on generated data is
+tested on objects it never saw.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ RANDOM_URDF_COUNT = 1000
 #: Every tenth catalogue index is held out (the rule applies to ``--object-dir`` too).
 HELDOUT_EVERY = 10
 
+#: The catalogue indices of the held-out random_urdfs objects (0, 10, ..., 990).
+HELDOUT_INDICES: Tuple[int, ...] = tuple(range(0, RANDOM_URDF_COUNT, HELDOUT_EVERY))
+
 #: The held-out objects of random_urdfs, by stable id (index % 10 == 0: 100 objects).
-HELDOUT_OBJECT_IDS: Tuple[str, ...] = tuple(
-    f'r{i:03d}' for i in range(0, RANDOM_URDF_COUNT, HELDOUT_EVERY))
+HELDOUT_OBJECT_IDS: Tuple[str, ...] = tuple(f'r{i:03d}' for i in HELDOUT_INDICES)
 
 SPLITS = ('train', 'heldout', 'all')
 
@@ -56,17 +60,58 @@ def is_heldout_index(index: int) -> bool:
     return index % HELDOUT_EVERY == 0
 
 
+def check_heldout(index: int) -> None:
+    """Raise ValueError unless ``index`` is a held-out random_urdfs object (0..999, % 10 == 0)."""
+    if not 0 <= index < RANDOM_URDF_COUNT or not is_heldout_index(index):
+        raise ValueError(f'object {index} is not a held-out object (held out: index % '
+                         f'{HELDOUT_EVERY} == 0, 0..{RANDOM_URDF_COUNT - 1})')
+
+
 def random_urdf_dir() -> Path:
     """pybullet_data's random_urdfs folder (imported lazily: pybullet prints on import)."""
     import pybullet_data
     return Path(pybullet_data.getDataPath()) / 'random_urdfs'
 
 
+def random_urdf_path(index: int) -> str:
+    """The URDF file of random_urdfs object ``index`` (``.../random_urdfs/NNN/NNN.urdf``)."""
+    return str(random_urdf_dir() / f'{index:03d}' / f'{index:03d}.urdf')
+
+
+def heldout_path(index: int) -> str:
+    """The URDF of held-out random_urdfs object ``index``; ValueError for any other index."""
+    check_heldout(index)
+    return random_urdf_path(index)
+
+
+def parse_object_ids(text: str) -> List[int]:
+    """``'r010, 250'`` -> ``[10, 250]``: held-out objects by id (rNNN) or catalogue index.
+
+    Items are separated by commas or semicolons; blank items are skipped. Raises ValueError for
+    an item that is not ``rNNN``/``NNN`` or names an object that is not held out.
+    """
+    ids = []
+    for item in text.replace(';', ',').split(','):
+        item = item.strip().lower()
+        if not item:
+            continue
+        number = item[1:] if item.startswith('r') else item
+        if not number.isdigit():
+            raise ValueError(f'bad object id {item!r}: use rNNN or NNN')
+        index = int(number)
+        check_heldout(index)
+        ids.append(index)
+    return ids
+
+
 def list_objects(object_dir: Optional[str] = None) -> List[ObjectSpec]:
-    """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder."""
+    """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder.
+
+    Raises FileNotFoundError when random_urdfs is incomplete, ``object_dir`` is not a folder or
+    holds no model file.
+    """
     if object_dir is None:
-        root = random_urdf_dir()
-        specs = [ObjectSpec(i, f'r{i:03d}', str(root / f'{i:03d}' / f'{i:03d}.urdf'))
+        specs = [ObjectSpec(i, f'r{i:03d}', random_urdf_path(i))
                  for i in range(RANDOM_URDF_COUNT)]
         missing = [s.path for s in specs if not Path(s.path).is_file()]
         if missing:
@@ -98,6 +143,7 @@ def select_objects(catalogue: Sequence[ObjectSpec], split: str, count: Optional[
 
     The choice is a seeded permutation of the split, so a larger ``count`` with the same seed
     gives a superset of the objects of a smaller one (a dataset can be grown, not redrawn).
+    Raises ValueError for an unknown ``split`` or a negative ``count``.
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')

@@ -1,5 +1,8 @@
 """A simulated parallel-jaw gripper and the grasp trial that labels Jacquard-style data.
 
+Gripper poses come from image grasps through the render camera (:mod:`simulation.poses`); the
+trial runs in a :class:`~simulation.scene.Scene` holding the object.
+
 The gripper (built in code with ``createMultiBody``, one per jaw size):
 
 * a fixed, massless base placed at the grasp pose; its frame is the *gripper frame*: origin
@@ -19,7 +22,7 @@ The trial (:meth:`ParallelGripper.trial`), from the scene state saved after the 
 2. place the open gripper at the grasp pose: it approaches along the camera's optical axis, so
    the descent is not simulated but checked: the sampler has verified in the rendered depth
    image that the swept finger volume is free, and here ``getClosestPoints`` rejects any pose
-   whose fingers or palm penetrate the object or the plane by more than 1 mm ("collision");
+   whose fingers or palm penetrate the object or the table by more than 1 mm ("collision");
 3. close the fingers (at most ``CLOSE_TIME``); if they close to under 2 mm or touch nothing,
    the grasp missed ("empty");
 4. lift ``LIFT_HEIGHT`` (10 cm) along the gripper's z in ``LIFT_TIME``;
@@ -27,7 +30,7 @@ The trial (:meth:`ParallelGripper.trial`), from the scene state saved after the 
    ``SHAKE_TIME`` (peak acceleration ~0.9 g), then hold ``HOLD_TIME``;
 6. success test: the object's centre of mass has risen at least ``SUCCESS_RISE`` (5 cm, half
    the lift), it touches both fingers (it is still between them, not balanced on one) and it
-   no longer touches the plane. (Not "its lowest point is 5 cm up": a long object held at one
+   no longer touches the table. (Not "its lowest point is 5 cm up": a long object held at one
    end hangs lower than that and is still a good grasp; measured, that rule failed ~60% of the
    trials that ended with the object held in the air.) During the lift and shake the contacts
    are checked every ``CHECK_EVERY`` steps and a trial whose object has left both fingers stops
@@ -42,11 +45,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from training.synth.scene import Scene, TIME_STEP
+from simulation.scene import Scene, TIME_STEP
 
 FINGER_THICKNESS = 0.01
 FINGER_LENGTH = 0.06
@@ -93,27 +97,9 @@ class TrialResult:
     steps: int
 
 
-def rotation_to_quaternion(rotation: np.ndarray) -> Tuple[float, float, float, float]:
-    """Quaternion (x, y, z, w), pybullet's order, of a proper 3x3 rotation matrix."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = (s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = ((m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4, (m[1, 0] - m[0, 1]) / s)
-    return tuple(float(v) for v in q)
-
-
 class ParallelGripper:
-    """One two-finger gripper model (one jaw size) in a :class:`Scene`."""
+    """One two-finger gripper model in a :class:`Scene`: ``jaw_size`` (m) across the closing
+    axis; ``park_slot`` picks its own parking spot (see PARK_POSITION)."""
 
     def __init__(self, scene: Scene, jaw_size: float, park_slot: int = 0) -> None:
         self.scene = scene
@@ -174,9 +160,9 @@ class ParallelGripper:
         """Put the open gripper at a pose: ``rotation`` columns = closing, jaw, up axes (world)."""
         if not 0.0 < opening <= MAX_OPENING + 1e-9:
             raise ValueError(f'opening {opening:.4f} m outside (0, {MAX_OPENING}]')
+        quaternion = Rotation.from_matrix(np.asarray(rotation, dtype=np.float64)).as_quat()
         self.scene.p.resetBasePositionAndOrientation(
-            self.body, list(position), rotation_to_quaternion(rotation),
-            physicsClientId=self.scene.client)
+            self.body, list(position), quaternion.tolist(), physicsClientId=self.scene.client)
         self._set_joints(opening)
 
     def collides(self, bodies: Sequence[int], tolerance: float = PLACE_TOLERANCE) -> bool:
@@ -196,6 +182,7 @@ class ParallelGripper:
         return right - left - FINGER_THICKNESS
 
     def touches(self, body: int, link: int) -> bool:
+        """Whether gripper link ``link`` (LIFT, SHAKE, LEFT or RIGHT) touches ``body``."""
         return bool(self.scene.p.getContactPoints(self.body, body, link, -1,
                                                   physicsClientId=self.scene.client))
 
@@ -203,7 +190,10 @@ class ParallelGripper:
 
     def trial(self, obj: int, position: Sequence[float], rotation: np.ndarray, opening: float,
               state_id: int = -1) -> TrialResult:
-        """Run one grasp trial on ``obj`` (see the module docstring); restores ``state_id`` first.
+        """Run one grasp trial on body ``obj`` (see the module docstring); restores ``state_id``
+        (a ``saveState`` id) first. ``position`` (3,) m and ``rotation`` (3x3, columns =
+        closing, jaw, up axes) are the gripper frame in the world, ``opening`` (m) its initial
+        gap; raises ValueError for an opening outside (0, MAX_OPENING].
 
         The gripper is parked again afterwards, so the next trial (or another gripper) starts
         from a clean scene.
@@ -222,7 +212,7 @@ class ParallelGripper:
         scene = self.scene
         p, c = scene.p, scene.client
         steps = 0
-        if self.collides((obj, scene.plane)):
+        if self.collides((obj, scene.table)):
             return TrialResult(False, 'collision', steps)
         # Close: both fingers driven to the centre, speed- and force-limited.
         closed = FINGER_THICKNESS / 2.0
@@ -264,7 +254,7 @@ class ParallelGripper:
             if i % CHECK_EVERY == 0 and not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
                 return TrialResult(False, 'dropped', steps)
         rise = p.getBasePositionAndOrientation(obj, physicsClientId=c)[0][2] - start[2]
-        if rise < SUCCESS_RISE or p.getContactPoints(obj, scene.plane, physicsClientId=c):
+        if rise < SUCCESS_RISE or p.getContactPoints(obj, scene.table, physicsClientId=c):
             return TrialResult(False, 'dropped', steps)
         if not (self.touches(obj, LEFT) and self.touches(obj, RIGHT)):
             return TrialResult(False, 'slipped', steps)

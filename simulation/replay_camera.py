@@ -1,13 +1,13 @@
 """A light replay camera for benchmarks: pre-rendered frames published at a fixed rate.
 
-``python -m mtg_grasp_ros.replay_camera`` (console script ``replay_camera_node``) renders
+``python -m simulation.replay_camera`` (console script ``replay_camera_node``) renders
 ``--frames`` views of held-out objects on a table ONCE at start-up with
-:class:`mtg_grasp_ros.sim_camera.SimulatedScene` (or loads them from ``--frames-file``), builds a
+:class:`simulation.tabletop.SimulatedScene` (or loads them from ``--frames-file``), builds a
 ``sensor_msgs/Image`` (640x480 ``rgb8``) per view and one ``sensor_msgs/CameraInfo``, and then
 publishes ``camera/color/image_raw`` + ``camera/color/camera_info`` at ``--rate`` Hz, cycling
 through the views. Per frame only ``header.stamp`` changes (the current ROS time, taken right
 before the publish), so a frame costs one publish (~0.05-1 ms), not a render: unlike
-:mod:`mtg_grasp_ros.sim_camera` it takes almost no CPU from the node being measured.
+:mod:`simulation.camera_node` it takes almost no CPU from the node being measured.
 
 Scheduling is on the wall clock (monotonic), not an rclpy timer: frame ``k`` is due at
 ``start + k / rate`` (the deadline advances by one period, so there is no drift). A frame whose
@@ -18,7 +18,7 @@ camera cannot deliver frames it did not expose either (:func:`next_deadline`).
 
 On SIGINT/SIGTERM (or after ``--duration``) it logs a final count and prints one line
 ``replay summary: {json}`` (frames published, late, skipped, lateness and publish-time
-percentiles) that :mod:`mtg_grasp_ros.ros_benchmark` parses; ``--stamps-file`` also writes the
+percentiles) that the end-to-end ROS benchmark parses; ``--stamps-file`` also writes the
 stamp of every published frame (``.npz``), so a benchmark can count the frames of any window.
 """
 
@@ -37,20 +37,22 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mtg_grasp_ros.sim_camera import (DEFAULT_FOV_DEG, DEFAULT_RPY, DEFAULT_SIZE, DEFAULT_XYZ,
-                                      RELIABILITIES, SimCamera)
+from simulation.camera import DEFAULT_FOV_DEG, DEFAULT_RPY, DEFAULT_SIZE, DEFAULT_XYZ, SimCamera
+from simulation.camera_node import RELIABILITIES
 
 NODE_NAME = 'replay_camera'
 IMAGE_TOPIC = 'camera/color/image_raw'
 INFO_TOPIC = 'camera/color/camera_info'
 SUMMARY_PREFIX = 'replay summary: '
-#: Version of the --frames-file layout (bumped when the rendering changes).
-FRAMES_FORMAT = 1
+#: Version of the --frames-file layout (bumped when the rendering changes; 2: the object poses
+#: a seed draws are scipy's uniform random rotations).
+FRAMES_FORMAT = 2
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (without ROS arguments); exits 2 on a bad value, as argparse does."""
     parser = argparse.ArgumentParser(
-        prog='python -m mtg_grasp_ros.replay_camera',
+        prog='python -m simulation.replay_camera',
         description='Publish pre-rendered 640x480 rgb8 camera frames (held-out objects on a '
                     'table) and CameraInfo at a fixed rate, stamped with the current ROS time; '
                     'a light camera for benchmarks. ROS arguments (--ros-args -r ...) are '
@@ -135,6 +137,8 @@ class PublishStats:
         self.last: Optional[float] = None
 
     def record(self, stamp: float, lateness: float, publish_s: float, now: float) -> None:
+        """One published frame: ROS ``stamp`` (s), ``lateness`` behind its deadline (s),
+        publish duration (s) and the monotonic time ``now`` (s)."""
         if self.started is None:
             self.started = now
         self.last = now
@@ -146,6 +150,7 @@ class PublishStats:
         self.publish_s.append(publish_s)
 
     def summary(self, rate: float) -> Dict[str, float]:
+        """Counts, achieved rate and lateness/publish percentiles (ms) for target ``rate``."""
         span = (self.last - self.started) if self.published > 1 else 0.0
         lateness = np.asarray(self.lateness, dtype=np.float64) * 1000.0
         publish = np.asarray(self.publish_s, dtype=np.float64) * 1000.0
@@ -177,7 +182,7 @@ def frames_key(args: argparse.Namespace) -> Dict[str, object]:
 
 def render_frames(args: argparse.Namespace, log=print) -> np.ndarray:
     """``(frames, 480, 640, 3)`` uint8 views: a new drop of held-out objects per view."""
-    from mtg_grasp_ros.sim_camera import SimulatedScene
+    from simulation.tabletop import SimulatedScene
 
     camera = SimCamera(fov_deg=args.fov, xyz=tuple(args.camera_xyz),
                        rpy=tuple(args.camera_rpy))
@@ -193,6 +198,8 @@ def render_frames(args: argparse.Namespace, log=print) -> np.ndarray:
 
 
 def load_or_render(args: argparse.Namespace, log=print) -> np.ndarray:
+    """The views of :func:`render_frames`, from ``--frames-file`` when it holds views rendered
+    with the same settings (:func:`frames_key`); a new render is written there atomically."""
     key = json.dumps(frames_key(args), sort_keys=True)
     path = args.frames_file
     if path is not None and path.is_file():
@@ -214,6 +221,7 @@ def load_or_render(args: argparse.Namespace, log=print) -> np.ndarray:
 
 
 def write_stamps(path: Path, stats: PublishStats) -> None:
+    """Write every published frame's stamp and lateness (s) to ``path`` (.npz, atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f'.{os.getpid()}.tmp.npz')
     np.savez(tmp, stamps=np.asarray(stats.stamps, dtype=np.float64),
@@ -268,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from rclpy.utilities import remove_ros_args
     from sensor_msgs.msg import CameraInfo, Image
 
-    from mtg_grasp_ros.sim_camera import camera_info_message, image_message
+    from simulation.messages import camera_info_message, image_message
 
     full = list(sys.argv if argv is None else ['replay_camera', *argv])
     args = parse_args(remove_ros_args(full)[1:])
