@@ -62,6 +62,8 @@ class CropRegion:
         return self.output_size / self.size
 
     def check_fits(self, width: int, height: int) -> None:
+        """Raise :class:`CropError` unless the square lies inside a ``width`` x ``height``
+        image."""
         if self.x < 0 or self.y < 0 or self.x + self.size > width or self.y + self.size > height:
             raise CropError(
                 f'crop square {self.size} px at (x={self.x}, y={self.y}) does not fit a '

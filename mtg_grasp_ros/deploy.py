@@ -18,6 +18,10 @@ axis and a fixed ``input_size`` x ``input_size`` image (what the node feeds).
 
 Every problem is raised as :class:`DeployModelError` with a message that names the file and
 says what is wrong. ``safetensors`` and ``onnxruntime`` are imported only when needed.
+
+The package's default model (:data:`DEFAULT_MODEL_STEM`) is found by
+:func:`default_model_path`: in ``share/mtg_grasp_ros/models/`` when installed with colcon, in
+the repository's ``models/`` in a source checkout.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -37,6 +41,9 @@ from mtg_grasp_ros.postprocess import DEFAULT_SIGMA, DEFAULT_WIDTH_SCALE
 from mtg_grasp_ros.preprocess import NORMALISATION
 
 FORMAT = 'mtg_grasp_ros.deploy/1'
+PACKAGE = 'mtg_grasp_ros'
+#: The default model's stem, in share/mtg_grasp_ros/models/ (installed) or the repo's models/.
+DEFAULT_MODEL_STEM = 'mtgcnn_depth_p'
 INPUT_NAME = 'input'
 SUFFIXES = ('.json', '.safetensors', '.onnx')
 REQUIRED_KEYS = ('format', 'network', 'input_mode', 'in_channels', 'input_size', 'outputs',
@@ -59,6 +66,7 @@ class DeployPaths:
 
     @property
     def stem(self) -> Path:
+        """The model's name: the path without suffix (``models/NAME``)."""
         return self.json.with_suffix('')
 
 
@@ -82,6 +90,35 @@ def deploy_paths(path: PathLike) -> DeployPaths:
         stem = path
     return DeployPaths(json=Path(f'{stem}.json'), safetensors=Path(f'{stem}.safetensors'),
                        onnx=Path(f'{stem}.onnx'))
+
+
+def default_model_candidates() -> List[Path]:
+    """Where the default model is looked for: the installed share directory, then the repo.
+
+    The share directory comes from ``ament_index_python`` (skipped when it is missing or the
+    package is not installed); the repository (the folder above this package) is added when it
+    holds ``package.xml`` or when there is no share directory.
+    """
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory(PACKAGE)) / 'models'
+                          / DEFAULT_MODEL_STEM)
+    except Exception:  # ament_index_python missing, or the package is not installed
+        pass
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / 'package.xml').is_file() or not candidates:  # a source checkout
+        candidates.append(repo / 'models' / DEFAULT_MODEL_STEM)
+    return candidates
+
+
+def default_model_path() -> Path:
+    """The first default-model stem whose metadata exists (else the first candidate)."""
+    candidates = default_model_candidates()
+    for candidate in candidates:
+        if candidate.with_suffix('.json').is_file():
+            return candidate
+    return candidates[0]
 
 
 def file_record(path: Path) -> Dict[str, Any]:

@@ -23,21 +23,9 @@ from mtg_grasp_ros.postprocess import (DEFAULT_SIGMA, DEFAULT_WIDTH_SCALE, Grasp
 RawMaps = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-PRECISIONS = ('fp32', 'bf16')
-
-
-def native_bf16_cpu() -> bool:
-    """True when this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where oneDNN
-    runs the network about twice as fast in bf16; elsewhere bf16 is emulated and slower."""
-    cpu = getattr(torch, 'cpu', None)
-    for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'):
-        check = getattr(cpu, name, None)
-        try:
-            if check is not None and check():
-                return True
-        except Exception:  # private API: absent or failing on an older torch
-            continue
-    return False
+#: The arithmetic a predictor runs in (``auto`` is resolved by
+#: :func:`mtg_grasp_ros.backends.load_predictor` before a predictor is made).
+ARITHMETIC = ('fp32', 'bf16')
 
 
 def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray],
@@ -69,7 +57,15 @@ def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray],
 class GraspPredictor:
     """Owns a model (PyTorch module or ONNX Runtime session) and its post-processing settings.
 
-    >>> predictor = GraspPredictor.from_deploy('models/mtgcnn_rgb')      # doctest: +SKIP
+    Give exactly one of ``model`` (a GraspCNN-like module returning at least the four grasp
+    maps) and ``session`` (an ONNX Runtime session of the deploy graph), else ValueError.
+    ``metadata`` is the deploy model's JSON (:mod:`mtg_grasp_ros.deploy`): it gives the
+    smoothing sigmas (network px), ``width_scale`` (px per unit of the width output),
+    ``input_size`` and ``input_mode``; ``sigma`` / ``width_scale`` override it. ``precision``
+    is one of :data:`ARITHMETIC` (bf16 only with a torch model). Deploy models are loaded with
+    :func:`mtg_grasp_ros.backends.load_predictor`:
+
+    >>> predictor, device = load_predictor('models/mtgcnn_rgb')           # doctest: +SKIP
     >>> grasps = predictor.predict(network_input('rgb', rgb=image_300))  # doctest: +SKIP
     """
 
@@ -79,8 +75,8 @@ class GraspPredictor:
                  precision: str = 'fp32') -> None:
         if (model is None) == (session is None):
             raise ValueError('give exactly one of a torch model or an ONNX Runtime session')
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+        if precision not in ARITHMETIC:
+            raise ValueError(f'precision must be one of {ARITHMETIC}, got {precision!r}')
         if precision != 'fp32' and model is None:
             raise ValueError('precision bf16 needs the torch backend (the ONNX graph is fp32)')
         self.precision = precision
@@ -105,36 +101,19 @@ class GraspPredictor:
             shape = session.get_inputs()[0].shape
             self._fixed_hw = tuple(d if isinstance(d, int) else None for d in shape[2:4])
 
-    @classmethod
-    def from_deploy(cls, path, backend: str = 'onnx', threads: Optional[int] = None,
-                    device: str = 'cpu', **kwargs) -> 'GraspPredictor':
-        """Load an exported deploy model (see :mod:`mtg_grasp_ros.deploy`).
-
-        ``backend`` is ``onnx`` (ONNX Runtime, CPU) or ``torch`` (safetensors weights, on
-        ``device``). ``threads`` sets ONNX Runtime's / PyTorch's intra-op thread count.
-        """
-        from mtg_grasp_ros import deploy
-
-        if backend == 'onnx':
-            session, metadata = deploy.load_onnx_session(path, threads=threads)
-            return cls(session=session, metadata=metadata, **kwargs)
-        if backend == 'torch':
-            if threads:
-                torch.set_num_threads(int(threads))
-            model, metadata = deploy.load_torch_model(path, device=device)
-            return cls(model=model, metadata=metadata, **kwargs)
-        raise ValueError(f'unknown backend {backend!r}; choose onnx or torch')
-
     @property
     def backend(self) -> str:
+        """``'torch'`` or ``'onnx'``."""
         return 'torch' if self.model is not None else 'onnx'
 
     @property
     def input_size(self) -> Optional[int]:
+        """Side of the square network input in px (the metadata's ``input_size``), or None."""
         return self.metadata.get('input_size')
 
     @property
     def input_mode(self) -> Optional[str]:
+        """``'rgb'``, ``'depth'`` or ``'rgbd'`` (the metadata's ``input_mode``), or None."""
         return self.metadata.get('input_mode')
 
     def raw_maps(self, x: Union[np.ndarray, torch.Tensor]) -> RawMaps:

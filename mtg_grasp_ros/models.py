@@ -50,6 +50,7 @@ class Encoder(nn.Module):
             _conv(filters, filters, 5), _conv(filters, filters, 5), nn.MaxPool2d(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, 16, H / 4, W / 4) features."""
         return self.layers(x)
 
 
@@ -65,6 +66,7 @@ class GraspDecoder(nn.Module):
         self.heads = nn.ModuleList(nn.Conv2d(filters, 1, 1) for _ in range(n_outputs))
 
     def forward(self, features: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """(N, 16, h, w) features -> one (N, 1, 4h, 4w) map per head."""
         x = self.body(features)
         return tuple(head(x) for head in self.heads)
 
@@ -86,9 +88,11 @@ class GraspCNN(nn.Module):
 
     @property
     def has_aux(self) -> bool:
+        """True for MTG-CNN (with its auxiliary branch)."""
         return self.aux is not None
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """See the class docstring; ValueError unless H and W are multiples of 4."""
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(
                 f'input height and width must be multiples of 4, got {tuple(x.shape)}')

@@ -5,15 +5,15 @@ Stages (each timed, see :attr:`FrameResult.timings`):
 1. **preprocess** -- crop the camera image to a square and resize it to the model's
    ``input_size`` (:mod:`mtg_grasp_ros.crop`), then :func:`mtg_grasp_ros.preprocess.network_input`
    (the only normalisation, shared with training).
-2. **inference** -- the deploy model in PyTorch (CPU or CUDA) or ONNX Runtime.
-3. **postprocess** -- Gaussian smoothing and the top-k quality peaks. On CUDA the smoothing is a
-   separable ``conv2d`` with the same Gaussian kernel and border as OpenCV's and the peak search
-   a ``max_pool2d``/``topk`` on the GPU, so only the k grasps are copied back; on the CPU the
-   maps go through :func:`mtg_grasp_ros.postprocess.smooth_maps` / ``top_grasps``.
-4. **geometry** -- each grasp pixel back to the camera image, its ray intersected with the
-   support plane (``depth_source='plane'``) or deprojected at the aligned depth
-   (``'depth_topic'``), the jaw end points likewise, everything moved into the target frame, and
-   the orientation built as :mod:`mtg_grasp_ros.transforms` documents.
+2. **inference** -- the deploy model in PyTorch (CPU or CUDA) or ONNX Runtime, loaded by
+   :func:`mtg_grasp_ros.backends.load_predictor`.
+3. **postprocess** -- Gaussian smoothing and the top-k quality peaks: on the torch device with
+   :class:`mtg_grasp_ros.device_postprocess.TorchPostprocess` (on CUDA, so only the k grasps are
+   copied back), else through :func:`mtg_grasp_ros.postprocess.smooth_maps` / ``top_grasps``.
+4. **geometry** -- each grasp pixel back to the camera image and into the target frame, on the
+   support plane or at the aligned depth (:mod:`mtg_grasp_ros.grasp_geometry`).
+
+The debug image of a frame is :func:`mtg_grasp_ros.debug_image.render_debug_image`.
 
 Bad input raises an exception with a ``reason`` attribute (what the node counts frames by):
 ``size_mismatch``, ``no_depth``, ``no_plane_hit``, ``bad_crop``, ``bad_transform`` ...
@@ -24,46 +24,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import math
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 
-from mtg_grasp_ros.camera_model import CameraModel, intersect_ray_plane, RayPlaneError
+from mtg_grasp_ros.backends import load_predictor, PipelineConfigError
+from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
 from mtg_grasp_ros.crop import CropRegion
+from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
-from mtg_grasp_ros.inference import GraspPredictor, native_bf16_cpu
-from mtg_grasp_ros.postprocess import (gaussian_kernel, GraspMaps, grasps_from_raw,
-                                       top_grasps)
+from mtg_grasp_ros.grasp_geometry import Grasp3D, GraspGeometry, NoDepthError
+from mtg_grasp_ros.inference import GraspPredictor
+from mtg_grasp_ros.postprocess import GraspMaps, grasps_from_raw, top_grasps
 from mtg_grasp_ros.preprocess import network_input
-from mtg_grasp_ros.transforms import grasp_orientation, RigidTransform, TransformError
+from mtg_grasp_ros.transforms import RigidTransform, TransformError
 
-BACKENDS = ('auto', 'torch', 'onnx')
-PRECISIONS = ('auto', 'fp32', 'bf16')
-DEVICES = ('auto', 'cuda', 'cpu')
 DEPTH_SOURCES = ('plane', 'depth_topic')
 APPROACHES = ('top_down', 'camera')
-#: The GPU peak search copies back this many peaks per requested grasp before the distance
-#: filter; if that is not enough (plateaus), it falls back to copying the whole map.
-_PEAKS_PER_GRASP = 16
-
-
-class PipelineConfigError(ValueError):
-    """An invalid pipeline setting (raised at start-up, not per frame)."""
 
 
 class SizeMismatchError(ValueError):
     """The image, CameraInfo or depth image sizes do not agree."""
 
     reason = 'size_mismatch'
-
-
-class NoDepthError(ValueError):
-    """No valid depth reading at the grasp pixel (or no depth image at all)."""
-
-    reason = 'no_depth'
 
 
 @dataclass
@@ -91,6 +75,7 @@ class PipelineConfig:
     device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
 
     def validate(self) -> 'PipelineConfig':
+        """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
         problems = []
         if self.top_k < 1:
             problems.append('top_k must be >= 1')
@@ -120,32 +105,9 @@ class PipelineConfig:
 
     @property
     def unit_normal(self) -> np.ndarray:
+        """(3,) ``plane_normal`` scaled to length 1."""
         normal = np.asarray(self.plane_normal, dtype=np.float64)
         return normal / np.linalg.norm(normal)
-
-
-@dataclass
-class Grasp3D:
-    """A grasp in the target frame (see :mod:`mtg_grasp_ros.transforms` for the pose axes)."""
-
-    position: np.ndarray       # (3,) grasp centre, metres
-    orientation: np.ndarray    # (4,) quaternion (x, y, z, w)
-    rotation: np.ndarray       # (3, 3) columns: closing axis, z x x, approach
-    yaw: float                 # closing axis about the target z axis, [-pi/2, pi/2)
-    width_m: float             # gripper opening, metres
-    quality: float
-    depth: float               # z of the centre in the camera's optical frame (GG-CNN's depth)
-    pixel: Grasp               # in camera image pixels
-    network: Grasp             # in network input pixels
-    jaw_points: np.ndarray     # (2, 3) the two jaw positions, target frame
-
-    @property
-    def closing_axis(self) -> np.ndarray:
-        return self.rotation[:, 0]
-
-    @property
-    def approach(self) -> np.ndarray:
-        return self.rotation[:, 2]
 
 
 @dataclass
@@ -162,92 +124,14 @@ class FrameResult:
     network_grasps: List[Grasp] = field(default_factory=list)
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when PyTorch sees a GPU, else ``cpu``; ``cuda`` without one fails."""
-    if device not in DEVICES:
-        raise PipelineConfigError(f'device must be one of {DEVICES}, got {device!r}')
-    has_cuda = torch.cuda.is_available()
-    if device == 'auto':
-        return 'cuda' if has_cuda else 'cpu'
-    if device == 'cuda' and not has_cuda:
-        raise PipelineConfigError(
-            'device is cuda but PyTorch sees no GPU (CPU-only torch build, no driver, or '
-            'CUDA_VISIBLE_DEVICES empty); use device: auto or cpu')
-    return device
-
-
-class TorchPostprocess:
-    """Smoothing and top-k peaks on the model's device; copies back only the grasps."""
-
-    def __init__(self, sigmas: Dict[str, float], width_scale: float,
-                 device: torch.device) -> None:
-        self.device = torch.device(device)
-        self.width_scale = float(width_scale)
-        self.kernels = {name: (torch.as_tensor(gaussian_kernel(s), dtype=torch.float32,
-                                               device=self.device) if s > 0 else None)
-                        for name, s in sigmas.items()}
-
-    def smooth(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        """Separable Gaussian of an (N, 1, H, W) map with a replicated border (as OpenCV)."""
-        kernel = self.kernels[name]
-        if kernel is None:
-            return x
-        r = (kernel.numel() - 1) // 2
-        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode='replicate'), kernel.view(1, 1, 1, -1))
-        return F.conv2d(F.pad(x, (0, 0, r, r), mode='replicate'), kernel.view(1, 1, -1, 1))
-
-    def maps(self, outputs: Sequence[torch.Tensor]) -> Tuple[torch.Tensor, ...]:
-        """Smoothed ``(quality, angle, width_px)`` maps, each (H, W), on the device."""
-        quality, cos2, sin2, width = (o.float().reshape(1, 1, *o.shape[-2:]) for o in outputs)
-        quality = self.smooth(quality, 'quality')
-        angle = 0.5 * torch.atan2(self.smooth(sin2, 'angle'), self.smooth(cos2, 'angle'))
-        width = self.smooth(width, 'width') * self.width_scale
-        return quality[0, 0], angle[0, 0], width[0, 0]
-
-    def grasps(self, quality: torch.Tensor, angle: torch.Tensor, width: torch.Tensor,
-               top_k: int, min_distance: int) -> Optional[List[Grasp]]:
-        """The same grasps as :func:`mtg_grasp_ros.postprocess.top_grasps` (no min_quality).
-
-        Returns None in the rare case that the copied peaks do not hold ``top_k`` grasps far
-        enough apart (quality plateaus); the caller then falls back to the full maps.
-        """
-        h, w = quality.shape
-        if top_k == 1:
-            index = torch.argmax(quality.reshape(-1)).reshape(1)
-        else:
-            size = 2 * max(1, int(min_distance)) + 1
-            dilated = F.max_pool2d(quality[None, None], size, stride=1,
-                                   padding=size // 2)[0, 0]
-            peaks = torch.where(quality >= dilated, quality,
-                                torch.full_like(quality, -math.inf)).reshape(-1)
-            k = min(peaks.numel(), top_k * _PEAKS_PER_GRASP)
-            index = torch.topk(peaks, k, sorted=True).indices
-        flat = torch.stack([quality.reshape(-1)[index], angle.reshape(-1)[index],
-                            width.reshape(-1)[index]])
-        values = flat.cpu().numpy()  # the only device -> host copy of the frame
-        index = index.cpu().numpy()
-        chosen: List[Tuple[int, int, int]] = []
-        for j, flat_index in enumerate(index):
-            if not math.isfinite(values[0, j]):
-                break  # -inf: no more peaks
-            r, c = divmod(int(flat_index), w)
-            if all((r - r0) ** 2 + (c - c0) ** 2 >= min_distance ** 2 for r0, c0, _ in chosen):
-                chosen.append((r, c, j))
-            if len(chosen) == top_k:
-                break
-        if (len(chosen) < top_k and len(index) < quality.numel()
-                and np.isfinite(values[0]).all()):
-            return None  # plateaus: too few distinct peaks among those copied; caller falls back
-        result = []
-        for r, c, j in chosen:
-            wd = max(float(values[2, j]), 0.0)
-            result.append(Grasp(row=float(r), col=float(c), angle=float(values[1, j]), width=wd,
-                                jaw_size=wd / 2.0, quality=float(values[0, j])))
-        return result
-
-
 class GraspPipeline:
-    """Camera frame -> grasps in the target frame. Thread-compatible, not thread-safe."""
+    """Camera frame -> grasps in the target frame. Thread-compatible, not thread-safe.
+
+    ``predictor``: the network; ``config`` (default :class:`PipelineConfig`) is validated here
+    and its ``sigma_*`` >= 0 override the model's; ``device`` (``'cpu'``/``'cuda'``, for
+    :attr:`backend_label`) defaults to the model's. Raises :class:`PipelineConfigError` for an
+    invalid config or a depth-input model without ``depth_source='depth_topic'``.
+    """
 
     def __init__(self, predictor: GraspPredictor, config: Optional[PipelineConfig] = None,
                  device: Optional[str] = None) -> None:
@@ -257,6 +141,12 @@ class GraspPipeline:
             value = getattr(self.config, f'sigma_{name}')
             if value is not None and value >= 0:
                 predictor.sigmas[name] = float(value)
+        cfg = self.config
+        self.geometry = GraspGeometry(
+            depth_source=cfg.depth_source, plane_point=np.asarray(cfg.plane_point, np.float64),
+            plane_normal=cfg.unit_normal, object_height=cfg.object_height,
+            depth_window=cfg.depth_window, depth_min=cfg.depth_min, depth_max=cfg.depth_max,
+            approach=cfg.approach, rectified=cfg.rectified)
         self.input_size = int(predictor.input_size or 300)
         self.input_mode = predictor.input_mode or 'rgb'
         if self.input_mode in ('depth', 'rgbd') and self.config.depth_source != 'depth_topic':
@@ -281,55 +171,20 @@ class GraspPipeline:
     def from_deploy(cls, path, backend: str = 'torch', device: str = 'auto', threads: int = 0,
                     config: Optional[PipelineConfig] = None,
                     precision: str = 'fp32') -> 'GraspPipeline':
-        """Load a deploy model (:mod:`mtg_grasp_ros.deploy`) on a backend and device.
+        """A pipeline on a deploy model loaded by :func:`mtg_grasp_ros.backends.load_predictor`.
 
-        ``backend='auto'``: PyTorch (channels_last on a CPU) when the model has its safetensors
-        weights, else ONNX Runtime. Measured through ROS 2 on a 2-core CPU at 60 Hz, PyTorch
-        processed 59.9 frames/s at 74% CPU where ONNX Runtime reached 57.3 at 100%
-        (``python -m mtg_grasp_ros.ros_benchmark``; README "Real time on a CPU").
-        ``precision``: ``fp32``, ``bf16`` (bfloat16 autocast, torch only) or ``auto`` = bf16 on a
-        CPU that computes bfloat16 in hardware (measured here: the same held-out accuracy,
-        348/388, at half the inference time), else fp32.
-        Raises :class:`mtg_grasp_ros.deploy.DeployModelError` for a missing or corrupt model and
-        :class:`PipelineConfigError` for an impossible backend/device/precision choice.
+        ``backend``, ``device``, ``threads``, ``precision``: as there (the node passes its
+        parameters of the same names). Raises :class:`mtg_grasp_ros.deploy.DeployModelError`
+        for a missing or corrupt model and :class:`PipelineConfigError` for an impossible
+        backend/device/precision choice or an invalid ``config``.
         """
-        from mtg_grasp_ros import deploy
-
-        if backend not in BACKENDS:
-            raise PipelineConfigError(f'backend must be one of {BACKENDS}, got {backend!r}')
-        if precision not in PRECISIONS:
-            raise PipelineConfigError(
-                f'precision must be one of {PRECISIONS}, got {precision!r}')
-        if threads and threads > 0:
-            torch.set_num_threads(int(threads))
-        if backend == 'auto':
-            paths = deploy.deploy_paths(path)
-            backend = ('onnx' if paths.onnx.is_file() and not paths.safetensors.is_file()
-                       else 'torch')
-        if backend == 'torch':
-            resolved = resolve_device(device)
-            if precision == 'auto':
-                precision = 'bf16' if resolved == 'cpu' and native_bf16_cpu() else 'fp32'
-            model, metadata = deploy.load_torch_model(path, device=resolved)
-            predictor = GraspPredictor(model=model, metadata=metadata, precision=precision)
-            return cls(predictor, config, device=resolved)
-        if precision == 'bf16':
-            raise PipelineConfigError('precision bf16 needs backend torch (the ONNX graph is '
-                                      'fp32); use precision: auto or fp32 with backend onnx')
-        providers, resolved = onnx_providers(device)
-        session, metadata = deploy.load_onnx_session(path, threads=threads or None,
-                                                     providers=providers)
-        active = session.get_providers()
-        if resolved == 'cuda' and 'CUDAExecutionProvider' not in active:
-            if device == 'cuda':
-                raise PipelineConfigError(
-                    f'device is cuda but ONNX Runtime runs on {active} (CUDA libraries missing?)')
-            resolved = 'cpu'
-        predictor = GraspPredictor(session=session, metadata=metadata)
+        predictor, resolved = load_predictor(path, backend=backend, device=device,
+                                             threads=threads, precision=precision)
         return cls(predictor, config, device=resolved)
 
     @property
     def backend(self) -> str:
+        """``'torch'`` or ``'onnx'``."""
         return self.predictor.backend
 
     @property
@@ -400,7 +255,8 @@ class GraspPipeline:
             if g.quality < cfg.min_quality:
                 continue
             try:
-                grasps_3d.append(self._to_3d(g, region, camera, camera_to_target, depth))
+                grasps_3d.append(self.geometry.lift(g, region, camera, camera_to_target,
+                                                    depth))
             except (RayPlaneError, NoDepthError, TransformError) as exc:
                 errors.append(exc)
         if errors and not grasps_3d:
@@ -452,109 +308,6 @@ class GraspPipeline:
         best = grasps[0].quality if grasps else -math.inf
         return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}
 
-    def _to_3d(self, net_grasp: Grasp, region: CropRegion, camera: CameraModel,
-               camera_to_target: RigidTransform, depth: Optional[np.ndarray]) -> Grasp3D:
-        cfg = self.config
-        g = region.grasp_to_camera(net_grasp)
-        # Centre and jaw end points in camera pixels (u, v); the closing axis on screen is
-        # (du, dv) = (cos a, -sin a). A zero width still needs a direction: use +-0.5 px.
-        du, dv = math.cos(g.angle), -math.sin(g.angle)
-        half = max(g.width / 2.0, 0.5)
-        pixels = np.array([[g.col, g.row], [g.col - half * du, g.row - half * dv],
-                           [g.col + half * du, g.row + half * dv]])
-        raw_centre = pixels[0].copy()
-        if not cfg.rectified:
-            pixels = camera.rectify_pixels(pixels)
-        rays = camera.pixel_to_ray(pixels[:, 0], pixels[:, 1])
-        if cfg.depth_source == 'plane':
-            normal = cfg.unit_normal
-            point = np.asarray(cfg.plane_point, dtype=np.float64) + cfg.object_height * normal
-            origin = camera_to_target.translation
-            rays_t = camera_to_target.rotate(rays)
-            points_t = np.stack([intersect_ray_plane(r, point, normal, origin) for r in rays_t])
-            centre_cam = camera_to_target.inverse().apply(points_t[0])
-            z = float(centre_cam[2])
-            if not cfg.depth_min <= z <= cfg.depth_max:
-                raise RayPlaneError(
-                    f'the pixel ray meets the support plane {z:.3g} m from the camera, outside '
-                    f'[depth_min, depth_max] = [{cfg.depth_min}, {cfg.depth_max}] m (grazing ray)')
-        else:
-            z = self._depth_at(depth, raw_centre)
-            points_cam = rays * (z / rays[:, 2:3])
-            points_t = camera_to_target.apply(points_cam)
-        closing = points_t[2] - points_t[1]
-        span = float(np.linalg.norm(closing))
-        width_m = span * (g.width / 2.0) / half
-        centre = points_t[0]
-        if cfg.approach == 'top_down':
-            approach = np.array([0.0, 0.0, -1.0])
-        else:
-            approach = camera_to_target.rotate(np.array([0.0, 0.0, 1.0]))
-        orientation = grasp_orientation(closing, approach)
-        jaws = np.stack([centre - orientation.closing_axis * width_m / 2.0,
-                         centre + orientation.closing_axis * width_m / 2.0])
-        return Grasp3D(position=centre, orientation=orientation.quaternion,
-                       rotation=orientation.rotation, yaw=orientation.yaw, width_m=width_m,
-                       quality=g.quality, depth=z, pixel=g, network=net_grasp, jaw_points=jaws)
-
-    def _depth_at(self, depth: Optional[np.ndarray], pixel: np.ndarray) -> float:
-        """Median of the valid depths in a window around ``pixel`` (u, v); NaN/0 ignored."""
-        if depth is None:
-            raise NoDepthError('no depth image for this frame')
-        cfg = self.config
-        h, w = depth.shape[:2]
-        u, v = int(round(float(pixel[0]))), int(round(float(pixel[1])))
-        r = cfg.depth_window // 2
-        patch = np.asarray(depth[max(0, v - r):min(h, v + r + 1), max(0, u - r):min(w, u + r + 1)],
-                           dtype=np.float64)
-        valid = patch[np.isfinite(patch) & (patch >= cfg.depth_min) & (patch <= cfg.depth_max)]
-        if valid.size == 0:
-            raise NoDepthError(
-                f'no valid depth within {cfg.depth_window} px of pixel ({u}, {v}) '
-                f'(NaN, 0 or outside [{cfg.depth_min}, {cfg.depth_max}] m)')
-        return float(np.median(valid))
-
-
-def onnx_providers(device: str) -> Tuple[List[str], str]:
-    """ONNX Runtime execution providers for ``device`` and the device they resolve to."""
-    if device not in DEVICES:
-        raise PipelineConfigError(f'device must be one of {DEVICES}, got {device!r}')
-    try:
-        import onnxruntime as ort
-        available = ort.get_available_providers()
-    except ImportError:
-        available = []
-    has_cuda = 'CUDAExecutionProvider' in available
-    if device == 'cuda' and not has_cuda:
-        raise PipelineConfigError(
-            'device is cuda but ONNX Runtime has no CUDAExecutionProvider (install '
-            'onnxruntime-gpu) -- or use backend: torch')
-    if device in ('cuda', 'auto') and has_cuda:
-        return ['CUDAExecutionProvider', 'CPUExecutionProvider'], 'cuda'
-    return ['CPUExecutionProvider'], 'cpu'
-
-
-def render_debug_image(result: FrameResult) -> Optional[np.ndarray]:
-    """RGB uint8 image: the network's input crop under a quality heat-map, grasps drawn.
-
-    The best grasp is green, the others yellow; each rectangle is jaw-size x opening, the
-    closing axis along the long side. Returns None without maps (``want_maps=False``).
-    """
-    if result.maps is None or result.network_image is None:
-        return None
-    image = np.ascontiguousarray(result.network_image, dtype=np.uint8)
-    quality = np.clip(np.nan_to_num(result.maps.quality), 0.0, 1.0)
-    heat = cv2.applyColorMap((quality * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-    if heat.shape[:2] != image.shape[:2]:
-        heat = cv2.resize(heat, (image.shape[1], image.shape[0]))
-    overlay = cv2.addWeighted(image, 0.5, np.ascontiguousarray(heat), 0.5, 0.0)
-    for i, g in reversed(list(enumerate(result.network_grasps))):
-        corners = np.round(g.corners()[:, ::-1]).astype(np.int32)  # (row, col) -> (x, y)
-        colour = (0, 255, 0) if i == 0 else (255, 255, 0)
-        cv2.polylines(overlay, [corners.reshape(-1, 1, 2)], True, colour, 2 if i == 0 else 1)
-        cv2.circle(overlay, (int(round(g.col)), int(round(g.row))), 2, colour, -1)
-    return overlay
-
 
 def describe_exception(exc: BaseException) -> Tuple[str, str]:
     """``(reason, message)`` of a per-frame exception, for counting and logging."""
@@ -564,7 +317,6 @@ def describe_exception(exc: BaseException) -> Tuple[str, str]:
     return reason, f'{type(exc).__name__}: {exc}'
 
 
-__all__ = ['APPROACHES', 'BACKENDS', 'DEPTH_SOURCES', 'DEVICES', 'FrameResult', 'Grasp3D',
-           'PRECISIONS', 'GraspPipeline', 'NoDepthError', 'PipelineConfig', 'PipelineConfigError',
-           'SizeMismatchError', 'TorchPostprocess', 'describe_exception', 'gaussian_kernel',
-           'onnx_providers', 'render_debug_image', 'resolve_device']
+__all__ = ['APPROACHES', 'DEPTH_SOURCES', 'FrameResult', 'Grasp3D', 'GraspPipeline',
+           'NoDepthError', 'PipelineConfig', 'PipelineConfigError', 'SizeMismatchError',
+           'describe_exception']

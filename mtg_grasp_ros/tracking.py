@@ -29,6 +29,7 @@ class GraspTracker:
         self.stamp: Optional[float] = None
 
     def reset(self) -> None:
+        """Forget the target."""
         self.position = None
         self.stamp = None
 

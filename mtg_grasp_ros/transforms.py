@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
+
+from mtg_grasp_ros.grasp import wrap_angle
 
 
 class TransformError(ValueError):
@@ -47,21 +49,6 @@ def normalize_quaternion(q: Sequence[float]) -> np.ndarray:
     if not math.isfinite(norm) or norm < 1e-12:
         raise TransformError(f'quaternion {q.tolist()} has no direction (zero or not finite)')
     return q / norm
-
-
-def quaternion_multiply(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
-    """Hamilton product ``a * b`` of two ``(x, y, z, w)`` quaternions (apply b, then a)."""
-    ax, ay, az, aw = np.asarray(a, dtype=np.float64)
-    bx, by, bz, bw = np.asarray(b, dtype=np.float64)
-    return np.array([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz])
-
-
-def quaternion_conjugate(q: Sequence[float]) -> np.ndarray:
-    x, y, z, w = np.asarray(q, dtype=np.float64)
-    return np.array([-x, -y, -z, w])
 
 
 def matrix_from_quaternion(q: Sequence[float]) -> np.ndarray:
@@ -94,7 +81,10 @@ def quaternion_from_matrix(m: np.ndarray) -> np.ndarray:
 
 
 def quaternion_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """Quaternion of tf2's ``setRPY(roll, pitch, yaw)``: ``Rz(yaw) Ry(pitch) Rx(roll)``."""
+    """Unit quaternion ``(x, y, z, w)`` of tf2's ``Quaternion::setRPY(roll, pitch, yaw)`` (rad).
+
+    The rotation is ``Rz(yaw) Ry(pitch) Rx(roll)``: about the fixed x, y, z axes in that order.
+    """
     cr, sr = math.cos(roll / 2), math.sin(roll / 2)
     cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
     cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
@@ -102,24 +92,6 @@ def quaternion_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
                      cr * sp * cy + sr * cp * sy,
                      cr * cp * sy - sr * sp * cy,
                      cr * cp * cy + sr * sp * sy])
-
-
-def rpy_from_quaternion(q: Sequence[float]) -> Tuple[float, float, float]:
-    """``(roll, pitch, yaw)`` of a quaternion, inverse of :func:`quaternion_from_rpy`."""
-    m = matrix_from_quaternion(q)
-    pitch = math.asin(max(-1.0, min(1.0, -m[2, 0])))
-    if abs(m[2, 0]) < 1.0 - 1e-9:
-        roll = math.atan2(m[2, 1], m[2, 2])
-        yaw = math.atan2(m[1, 0], m[0, 0])
-    else:  # gimbal lock: put everything into yaw
-        roll = 0.0
-        yaw = math.atan2(-m[0, 1], m[1, 1])
-    return roll, pitch, yaw
-
-
-def wrap_half_turn(angle: float) -> float:
-    """Wrap an angle into ``[-pi/2, pi/2)`` (a parallel grasp repeats every half turn)."""
-    return (angle + math.pi / 2.0) % math.pi - math.pi / 2.0
 
 
 @dataclass(frozen=True)
@@ -141,15 +113,18 @@ class RigidTransform:
 
     @classmethod
     def identity(cls) -> 'RigidTransform':
+        """The transform that changes nothing (a frame in itself)."""
         return cls(np.eye(3), np.zeros(3))
 
     @classmethod
     def from_xyz_quaternion(cls, xyz: Sequence[float], quaternion: Sequence[float]
                             ) -> 'RigidTransform':
+        """From a translation (m) and a quaternion ``(x, y, z, w)`` (normalised here)."""
         return cls(matrix_from_quaternion(quaternion), np.asarray(xyz, dtype=np.float64))
 
     @classmethod
     def from_xyz_rpy(cls, xyz: Sequence[float], rpy: Sequence[float]) -> 'RigidTransform':
+        """From a translation (m) and roll, pitch, yaw (rad, tf2's ``setRPY``)."""
         return cls.from_xyz_quaternion(xyz, quaternion_from_rpy(*rpy))
 
     @classmethod
@@ -170,16 +145,11 @@ class RigidTransform:
 
     @property
     def quaternion(self) -> np.ndarray:
+        """(4,) the rotation as a unit quaternion ``(x, y, z, w)`` with ``w >= 0``."""
         return quaternion_from_matrix(self.rotation)
 
-    @property
-    def matrix(self) -> np.ndarray:
-        """The 4x4 homogeneous matrix."""
-        m = np.eye(4)
-        m[:3, :3], m[:3, 3] = self.rotation, self.translation
-        return m
-
     def inverse(self) -> 'RigidTransform':
+        """The parent's pose in the child frame."""
         return RigidTransform(self.rotation.T, -self.rotation.T @ self.translation)
 
     def __matmul__(self, other: 'RigidTransform') -> 'RigidTransform':
@@ -196,12 +166,6 @@ class RigidTransform:
         """Rotate direction(s) of shape (..., 3) (no translation)."""
         return np.asarray(vectors, dtype=np.float64) @ self.rotation.T
 
-    def transform_pose(self, position: Sequence[float], quaternion: Sequence[float]
-                       ) -> Tuple[np.ndarray, np.ndarray]:
-        """A pose ``(position, quaternion)`` in the child frame -> the parent frame."""
-        q = quaternion_from_matrix(self.rotation @ matrix_from_quaternion(quaternion))
-        return self.apply(position), q
-
 
 @dataclass(frozen=True)
 class StaticTransform:
@@ -217,6 +181,7 @@ class StaticTransform:
     @classmethod
     def from_parameters(cls, target_frame: str, camera_frame: str, xyz, rpy=None,
                         quaternion=None) -> 'StaticTransform':
+        """See :meth:`RigidTransform.from_parameters`; raises :class:`TransformError`."""
         return cls(target_frame, camera_frame,
                    RigidTransform.from_parameters(xyz, rpy=rpy, quaternion=quaternion))
 
@@ -242,17 +207,19 @@ class GraspOrientation:
 
     @property
     def closing_axis(self) -> np.ndarray:
+        """(3,) the unit x axis: from jaw to jaw."""
         return self.rotation[:, 0]
 
     @property
     def approach(self) -> np.ndarray:
+        """(3,) the unit z axis: the approach direction."""
         return self.rotation[:, 2]
 
 
 def closing_axis_yaw(axis: Sequence[float]) -> float:
     """Yaw of a closing axis about the z axis of its frame, wrapped into ``[-pi/2, pi/2)``."""
     axis = np.asarray(axis, dtype=np.float64)
-    yaw = wrap_half_turn(math.atan2(axis[1], axis[0]))
+    yaw = wrap_angle(math.atan2(axis[1], axis[0]))
     # Rounding can put an axis along y at +pi/2 - 1e-16: report the boundary as -pi/2.
     return yaw - math.pi if yaw > math.pi / 2 - 1e-9 else yaw
 

@@ -1,9 +1,11 @@
 """Fixtures of the node tests (rclpy, the constant test model, the node harness); the helpers
-they use are in node_harness.py."""
+they use are in node_harness.py and model_fixtures.py (importable from every test: pytest puts
+this folder on sys.path, as it holds conftest.py and no __init__.py)."""
 
 import os
 
-from node_harness import _isolated_ros_env, Harness, save_model
+from model_fixtures import save_model
+from node_harness import _isolated_ros_env, Harness
 import pytest
 import rclpy
 
@@ -23,7 +25,7 @@ def ros():
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
-    return save_model(tmp_path_factory.mktemp('node_model') / 'constant')
+    return save_model(tmp_path_factory.mktemp('node_model') / 'constant', kind='constant')
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""Shared machinery of the node tests (test_grasp_node.py, test_node_faults.py): the node
-in-process with real rclpy plus a tester node (:class:`Harness`), camera messages, the constant
-test model and a stand-in tf2_ros. The pytest fixtures using them are in conftest.py."""
+"""Shared machinery of the node tests (test_grasp_node.py, test_node_faults.py and the
+simulation's test_node_accuracy.py): the node in-process with real rclpy plus a tester node
+(:class:`Harness`), camera messages and a stand-in tf2_ros. The test models are written by
+model_fixtures.py; the pytest fixtures using both are in conftest.py."""
 
 import os
-from pathlib import Path
-import sys
 import time
 import types
 
@@ -38,15 +37,6 @@ def _isolated_ros_env():
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     return old
-
-
-def save_model(stem, kind='constant', size=96):
-    sys.path.insert(0, str(Path(__file__).parent / 'runtime'))
-    try:
-        from test_pipeline import save_model as save
-    finally:
-        sys.path.pop(0)
-    return save(stem, kind=kind, size=size)
 
 
 def image_msg(stamp=(1, 0), frame='camera_optical', encoding='rgb8', width=W, height=H,
@@ -83,7 +73,11 @@ def depth_msg(value, stamp=(1, 0), encoding='32FC1'):
 
 
 class Harness:
-    """The node under test plus a tester node publishing camera data and recording outputs."""
+    """The node under test plus a tester node publishing camera data and recording outputs.
+
+    The node runs the model on PyTorch in fp32 (the runtime's default backend; fp32 so that the
+    expected numbers hold on a CPU with hardware bf16 too) unless ``params`` say otherwise.
+    """
 
     count = 0
 
@@ -93,7 +87,7 @@ class Harness:
         self.ns = f'/t{os.getpid()}_{Harness.count}'
         overrides = {'model_path': str(model), 'target_frame': 'world',
                      'reliability': reliability, 'min_quality': 0.1, 'stats_period': 0.0,
-                     'top_k': 3, 'backend': 'onnx', **params}
+                     'top_k': 3, 'backend': 'torch', 'precision': 'fp32', **params}
         self.node = GraspDetectionNode(
             namespace=self.ns,
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])

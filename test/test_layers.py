@@ -139,7 +139,7 @@ def test_package_xml_declares_every_ros_package_the_runtime_imports():
 def test_runtime_tests_need_only_the_runtime():
     """What `colcon test` runs (setup.cfg testpaths) imports no other layer and nothing the
     robot lacks, except through pytest.importorskip (skipped with a reason there)."""
-    allowed = RUNTIME_PIP | RUNTIME_ROS | {'pytest', 'hypothesis', 'node_harness',
+    allowed = RUNTIME_PIP | RUNTIME_ROS | {'mtg_grasp_ros', 'pytest', 'hypothesis', 'node_harness',
                                            'model_fixtures', 'conftest'}
     paths = list(sources('test/runtime')) + [ROOT / 'test' / n for n in (
         'conftest.py', 'node_harness.py', 'model_fixtures.py') if (ROOT / 'test' / n).is_file()]

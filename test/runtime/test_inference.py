@@ -1,16 +1,17 @@
-"""predict_maps and GraspPredictor with PyTorch and ONNX Runtime back ends."""
+"""predict_maps, GraspPredictor and load_predictor with PyTorch and ONNX Runtime back ends."""
 
 import math
 
+from model_fixtures import export_onnx
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from mtg_grasp_ros import deploy
+from mtg_grasp_ros.backends import load_predictor, PipelineConfigError
 from mtg_grasp_ros.inference import GraspPredictor, predict_maps
 from mtg_grasp_ros.models import build_model, count_parameters
-from training.export import export_onnx
 
 SIZE = 64
 
@@ -83,27 +84,51 @@ def test_predictor_settings_from_metadata():
         GraspPredictor()
 
 
-@pytest.fixture(scope='module')
-def deploy_model(tmp_path_factory):
-    """A random-init MTG-CNN exported without a checkpoint: weights, ONNX and metadata."""
+def write_deploy_model(stem, onnx):
+    """A random-init MTG-CNN deployed without a checkpoint: weights, metadata and, with
+    ``onnx``, the ONNX graph (skipped without the training layer's exporter)."""
     torch.manual_seed(1)
     full = build_model('mtgcnn', 'rgb').eval()
     stripped = full.without_aux()
-    stem = tmp_path_factory.mktemp('deploy') / 'mtg'
     deploy.save_weights(f'{stem}.safetensors', stripped)
-    export_onnx(stripped, stem.with_suffix('.onnx'), SIZE)
+    if onnx:
+        export_onnx(stripped, stem.with_suffix('.onnx'), SIZE)
     meta = deploy.make_metadata('mtgcnn', 'rgb', SIZE, count_parameters(stripped),
                                 count_parameters(full))
     deploy.write_metadata(stem, meta)
     return full, stem
 
 
-def test_torch_and_onnx_predictors_agree(deploy_model):
+@pytest.fixture(scope='module')
+def deploy_model(tmp_path_factory):
+    """Weights and metadata only: what the runtime itself can write."""
+    return write_deploy_model(tmp_path_factory.mktemp('deploy') / 'mtg', onnx=False)
+
+
+@pytest.fixture(scope='module')
+def onnx_deploy_model(tmp_path_factory):
+    """The same model with its ONNX graph."""
+    return write_deploy_model(tmp_path_factory.mktemp('deploy') / 'mtg', onnx=True)
+
+
+def test_torch_predictor_matches_the_full_model(deploy_model):
     full, stem = deploy_model
     x = torch.randn(3, SIZE, SIZE, generator=torch.Generator().manual_seed(2)).numpy()
-    by_torch = GraspPredictor.from_deploy(stem, backend='torch')
-    by_onnx = GraspPredictor.from_deploy(stem, backend='onnx', threads=1)
-    assert (by_torch.backend, by_onnx.backend) == ('torch', 'onnx')
+    by_torch, device = load_predictor(stem, backend='torch', device='cpu')
+    assert (by_torch.backend, device) == ('torch', 'cpu')
+    assert by_torch.memory_format == torch.channels_last  # on a CPU: NHWC convolutions
+    for a, b in zip(predict_maps(full, x), by_torch.raw_maps(x)):
+        # Same weights; NHWC sums in another order than the full model's NCHW.
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert load_predictor(stem)[0].backend == 'torch'  # auto: the weights are there
+
+
+def test_torch_and_onnx_predictors_agree(onnx_deploy_model):
+    full, stem = onnx_deploy_model
+    x = torch.randn(3, SIZE, SIZE, generator=torch.Generator().manual_seed(2)).numpy()
+    by_torch, _ = load_predictor(stem, backend='torch', device='cpu')
+    by_onnx, device = load_predictor(stem, backend='onnx', device='cpu', threads=1)
+    assert (by_torch.backend, by_onnx.backend, device) == ('torch', 'onnx', 'cpu')
     raw_full = predict_maps(full, x)
     assert by_torch.memory_format == torch.channels_last  # on a CPU: NHWC convolutions
     for a, b, c in zip(raw_full, by_torch.raw_maps(x), by_onnx.raw_maps(x)):
@@ -122,9 +147,12 @@ def test_torch_and_onnx_predictors_agree(deploy_model):
     assert by_onnx(x)[0] == by_onnx.predict(x)[0]
 
 
-def test_onnx_predictor_rejects_other_sizes(deploy_model):
-    predictor = GraspPredictor.from_deploy(deploy_model[1], backend='onnx')
+def test_onnx_predictor_rejects_other_sizes(onnx_deploy_model):
+    predictor, _ = load_predictor(onnx_deploy_model[1], backend='onnx', device='cpu')
     with pytest.raises(ValueError, match='64x64'):
         predictor.predict(np.zeros((3, 32, 32), np.float32))
-    with pytest.raises(ValueError, match='backend'):
-        GraspPredictor.from_deploy(deploy_model[1], backend='tensorrt')
+
+
+def test_unknown_backend_is_an_error(deploy_model):
+    with pytest.raises(PipelineConfigError, match='backend'):
+        load_predictor(deploy_model[1], backend='tensorrt')

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtg_grasp_ros.grasp_node import GRASP_ARRAY_FIELDS
+from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS
 from mtg_grasp_ros.image_conversion import (DEPTH_ENCODINGS, image_to_depth, image_to_rgb,
                                             ImageConversionError, RGB_ENCODINGS)
 

@@ -2,26 +2,25 @@
 (run here on the CPU with the same torch code), bad inputs."""
 
 import math
-from pathlib import Path
 
 import cv2
+from model_fixtures import save_model, SIZE
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from mtg_grasp_ros import deploy
+from mtg_grasp_ros import backends, deploy
 from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
 from mtg_grasp_ros.crop import CropError
+from mtg_grasp_ros.debug_image import render_debug_image
+from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.inference import GraspPredictor
-from mtg_grasp_ros.models import count_parameters, GraspCNN
-from mtg_grasp_ros.pipeline import (describe_exception, gaussian_kernel, GraspPipeline,
-                                    NoDepthError, PipelineConfig, PipelineConfigError,
-                                    render_debug_image, SizeMismatchError, TorchPostprocess)
-from mtg_grasp_ros.postprocess import smooth_maps, top_grasps
+from mtg_grasp_ros.pipeline import (describe_exception, GraspPipeline, NoDepthError,
+                                    PipelineConfig, PipelineConfigError, SizeMismatchError)
+from mtg_grasp_ros.postprocess import gaussian_kernel, smooth_maps, top_grasps
 from mtg_grasp_ros.transforms import RigidTransform
 
-SIZE = 96
 CAMERA = CameraModel(fx=500.0, fy=500.0, cx=319.5, cy=239.5, width=640, height=480)
 TOP_DOWN = RigidTransform.from_xyz_rpy([0.1, -0.05, 0.5], [math.pi, 0.0, 0.0])
 
@@ -59,31 +58,16 @@ def plane_point(u, v, transform, height):
     return origin + ray * (height - origin[2]) / ray[2]
 
 
-def save_model(stem: Path, kind: str = 'random', onnx: bool = True, size: int = SIZE) -> Path:
-    """A deploy model in tmp: random init, or 'constant' (every weight 0, quality 0.5)."""
-    torch.manual_seed(0)
-    model = GraspCNN(3).eval()
-    if kind == 'constant':
-        with torch.no_grad():
-            for p in model.parameters():
-                p.zero_()
-            for head, bias in zip(model.grasp.heads, (0.5, 1.0, 0.0, 0.2)):
-                head.bias.fill_(bias)
-    paths = deploy.deploy_paths(stem)
-    paths.json.parent.mkdir(parents=True, exist_ok=True)
-    deploy.save_weights(paths.safetensors, model)
-    if onnx:
-        from training.export import export_onnx
-
-        export_onnx(model, paths.onnx, size)
-    deploy.write_metadata(paths.json, deploy.make_metadata('ggcnn', 'rgb', size,
-                                                           count_parameters(model)))
-    return stem
+@pytest.fixture(scope='module')
+def random_model(tmp_path_factory):
+    """Random weights, safetensors + JSON only (what the runtime can write)."""
+    return save_model(tmp_path_factory.mktemp('model') / 'random')
 
 
 @pytest.fixture(scope='module')
-def random_model(tmp_path_factory):
-    return save_model(tmp_path_factory.mktemp('model') / 'random')
+def random_onnx_model(tmp_path_factory):
+    """The same weights with an ONNX graph too (skipped without the training layer)."""
+    return save_model(tmp_path_factory.mktemp('model') / 'random', onnx=True)
 
 
 def test_top_down_grasp_lands_on_the_object():
@@ -273,15 +257,13 @@ def test_pipeline_on_device_path_matches_cpu_path():
     np.testing.assert_allclose(a.maps.quality, b.maps.quality, atol=1e-5)
 
 
-def test_exported_model_on_torch_and_onnx(random_model):
+def test_exported_model_on_torch_and_onnx(random_onnx_model):
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     config = PipelineConfig(top_k=3, min_quality=-math.inf)
-    torch_pipe = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
-                                           config=config)
-    onnx_pipe = GraspPipeline.from_deploy(random_model, backend='onnx', device='auto',
-                                          config=config)
-    auto_pipe = GraspPipeline.from_deploy(random_model, backend='auto', device='auto',
-                                          config=config)
+    model = random_onnx_model
+    torch_pipe = GraspPipeline.from_deploy(model, backend='torch', device='cpu', config=config)
+    onnx_pipe = GraspPipeline.from_deploy(model, backend='onnx', device='auto', config=config)
+    auto_pipe = GraspPipeline.from_deploy(model, backend='auto', device='auto', config=config)
     assert (torch_pipe.backend, onnx_pipe.backend) == ('torch', 'onnx')
     assert auto_pipe.backend == 'torch'  # the fastest on a CPU too (channels_last)
     assert 'ggcnn (rgb, 96 px)' in onnx_pipe.describe()
@@ -311,7 +293,10 @@ def test_backend_and_device_errors(random_model, tmp_path):
         GraspPipeline.from_deploy(tmp_path / 'missing', backend='onnx')
     no_onnx = save_model(tmp_path / 'plain', onnx=False)
     assert GraspPipeline.from_deploy(no_onnx, backend='auto', device='cpu').backend == 'torch'
-    onnx_only = save_model(tmp_path / 'onnx_only')
+
+
+def test_auto_backend_without_weights_is_onnx(tmp_path):
+    onnx_only = save_model(tmp_path / 'onnx_only', onnx=True)
     onnx_only.with_suffix('.safetensors').unlink()
     assert GraspPipeline.from_deploy(onnx_only, backend='auto', device='cpu').backend == 'onnx'
 
@@ -319,8 +304,6 @@ def test_backend_and_device_errors(random_model, tmp_path):
 def test_bf16_precision_is_close_to_fp32_and_torch_only(random_model, monkeypatch):
     """bfloat16 autocast changes the maps only at bf16 resolution; ONNX cannot do it; auto
     follows the CPU's hardware support."""
-    import mtg_grasp_ros.pipeline as pipeline_module
-
     x = np.random.default_rng(3).normal(size=(3, SIZE, SIZE)).astype(np.float32) * 0.2
     fp32 = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
                                      precision='fp32')
@@ -337,9 +320,12 @@ def test_bf16_precision_is_close_to_fp32_and_torch_only(random_model, monkeypatc
     with pytest.raises(PipelineConfigError, match='precision'):
         GraspPipeline.from_deploy(random_model, backend='torch', precision='fp16')
     for native, expected in ((True, 'bf16'), (False, 'fp32')):
-        monkeypatch.setattr(pipeline_module, 'native_bf16_cpu', lambda: native)
+        monkeypatch.setattr(backends, 'native_bf16_cpu', lambda: native)
         auto = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
                                          precision='auto')
         assert auto.predictor.precision == expected
-    onnx_auto = GraspPipeline.from_deploy(random_model, backend='onnx', precision='auto')
+
+
+def test_onnx_precision_auto_is_fp32(random_onnx_model):
+    onnx_auto = GraspPipeline.from_deploy(random_onnx_model, backend='onnx', precision='auto')
     assert onnx_auto.predictor.precision == 'fp32'
