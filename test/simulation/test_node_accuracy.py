@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mtg_grasp_ros.grasp import angle_difference
 from mtg_grasp_ros.transforms import matrix_from_quaternion
 from simulation.messages import camera_info_message, image_message
 from simulation.tabletop import random_quaternion, SimulatedScene
@@ -49,7 +50,7 @@ def grasp_errors(obj, pose):
     closing = matrix_from_quaternion((q.x, q.y, q.z, q.w))[:, 0]
     yaw = math.atan2(closing[1], closing[0])
     minor = obj.axes()[0] + math.pi / 2
-    angle = abs((yaw - minor + math.pi / 2) % math.pi - math.pi / 2)
+    angle = angle_difference(yaw, minor)
     return distance, math.degrees(angle)
 
 
