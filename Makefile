@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo train-demo test lint benchmark soak table clean
 
 demo: $(STAMP)
-	$(PY) -m mtg_grasp_ros.demo
+	$(PY) -m tools.demo
 
 train-demo: $(STAMP)
 	$(PY) -m training demo --out runs/demo
@@ -17,18 +17,18 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 lint: $(STAMP)
-	$(PY) -m flake8 mtg_grasp_ros training test tools setup.py
+	$(PY) -m flake8 mtg_grasp_ros simulation training test tools setup.py
 
 # Training and raw inference speed, then the node: per stage in one process, and end to end
 # through ROS 2 in three processes (camera, node, subscriber) at 30 and 60 Hz.
 benchmark: $(STAMP)
 	$(PY) -m training benchmark
-	$(PY) -m mtg_grasp_ros.stage_benchmark
-	$(PY) -m mtg_grasp_ros.ros_benchmark --seconds 20 --rates 30 60
+	$(PY) -m tools.stage_benchmark
+	$(PY) -m tools.ros_benchmark --seconds 20 --rates 30 60
 
 # 10 minutes at 30 Hz: resident memory growth and latency trend of the node.
 soak: $(STAMP)
-	$(PY) -m mtg_grasp_ros.ros_benchmark --seconds 600 --rates 30 --rss --json runs/benchmark/soak.json
+	$(PY) -m tools.ros_benchmark --seconds 600 --rates 30 --rss --json runs/benchmark/soak.json
 
 $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'

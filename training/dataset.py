@@ -39,8 +39,8 @@ from mtg_grasp_ros.models import INPUT_CHANNELS
 from mtg_grasp_ros.preprocess import network_input
 from training.augment import (base_transform, random_transform, resize_matrix, warp_grasps,
                               warp_image)
-from training.samples import (DatasetError, depth_target, load_sample, saliency_target,
-                              SampleFiles)
+from training.formats import load_sample
+from training.samples import DatasetError, depth_target, saliency_target, SampleFiles
 from training.targets import grasp_maps, TARGET_NAMES
 
 LOG = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from pathlib import Path
 import time
 
 from training.checkpoint import model_from_checkpoint
-from training.evaluate import draw_overlay, evaluate_model
+from training.evaluate import draw_overlay, evaluate_model, resolve_device
 from training.export import export
 from training.table import make_test_set
 from training.tinydata import make_tiny_jacquard
-from training.train import resolve_device, train, TrainConfig
+from training.train import train, TrainConfig
 
 LOG = logging.getLogger('training.demo')
 

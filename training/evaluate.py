@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from mtg_grasp_ros import backends
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.postprocess import (DEFAULT_WIDTH_SCALE, sigma_for_input_size, smooth_maps,
                                        top_grasps)
@@ -205,22 +206,32 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _device(name: str) -> torch.device:
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {name} was asked for but torch sees no CUDA device')
-    return device
+def resolve_device(name: str) -> torch.device:
+    """The ``torch.device`` of a ``--device`` value (training, evaluation, table, demo).
+
+    The runtime's resolver decides (:func:`mtg_grasp_ros.backends.resolve_device`, the one the
+    node uses): ``auto`` is ``cuda`` when PyTorch sees a GPU, else ``cpu``; ``cuda`` without a
+    GPU is an error. A device index is kept (``cuda:1``). Raises ValueError naming the option
+    for an unknown or unavailable device.
+    """
+    kind, colon, index = str(name).partition(':')
+    if colon and kind == 'auto':
+        raise ValueError(f'--device {name}: auto takes no index; use cuda:{index}')
+    try:
+        resolved = backends.resolve_device(kind)
+        return torch.device(f'{resolved}{colon}{index}')
+    except (ValueError, RuntimeError) as exc:   # PipelineConfigError is a ValueError
+        raise ValueError(f'--device {name}: {exc}') from None
 
 
 def run(args: argparse.Namespace) -> int:
     from training.dataset import GraspDataset
-    from training.samples import DatasetError, find_samples
+    from training.formats import find_samples
+    from training.samples import DatasetError
     from training.splits import split_by_object
 
     try:
-        device = _device(args.device)
+        device = resolve_device(args.device)
         model, state = model_from_checkpoint(args.checkpoint)
         config = state['config']
         data = args.data or config.get('data')

@@ -1,9 +1,11 @@
-"""Dataset samples shared by all formats: file sets, decoding and the auxiliary targets.
+"""Dataset samples shared by all formats: file sets, image decoding and the auxiliary targets.
 
-A dataset format module (:mod:`training.jacquard`, :mod:`training.cornell`) only *finds* files
-and parses its grasp text files; everything that reads images lives here, so every format gets
-the same checks: an image that does not decode, a depth image that is not float metres or a
-companion image of the wrong size raises :class:`DatasetError` naming the file.
+The leaf of the dataset code: it imports no other ``training`` module. A dataset format module
+(:mod:`training.jacquard`, :mod:`training.cornell`) only *finds* files and parses its grasp text
+files with the shared types here; :mod:`training.formats` picks the format and assembles a
+:class:`Sample` (``load_sample``). Everything that reads images lives here, so every format gets
+the same checks: an image that does not decode or a depth image that is not float metres raises
+:class:`DatasetError` naming the file.
 
 The paper's auxiliary targets (Section III-D) are built here too: depth reconstruction uses the
 depth image min-max normalised to [0, 1] per image, saliency uses the object mask.
@@ -22,9 +24,6 @@ import numpy as np
 from mtg_grasp_ros.grasp import Grasp
 
 PathLike = Union[str, os.PathLike]
-
-#: Dataset formats understood by :func:`find_samples` and :func:`read_grasps`.
-FORMATS = ('jacquard', 'cornell')
 
 
 class DatasetError(ValueError):
@@ -123,35 +122,6 @@ def read_grasp_text(path: Path) -> str:
         raise DatasetError(f'cannot read grasp file {path}: {exc}', path) from exc
 
 
-def read_grasps(files: SampleFiles) -> List[Grasp]:
-    """Parse the grasp file of ``files`` with the reader of its format."""
-    if files.fmt == 'jacquard':
-        from training.jacquard import read_jacquard_grasps
-        return read_jacquard_grasps(files.grasps)
-    if files.fmt == 'cornell':
-        from training.cornell import read_cornell_grasps
-        return read_cornell_grasps(files.grasps)
-    raise DatasetError(f'unknown dataset format {files.fmt!r} for {files.grasps}; '
-                       f'expected one of {FORMATS}', files.grasps)
-
-
-def load_sample(files: SampleFiles, depth: bool = True, mask: bool = True) -> Sample:
-    """Decode one view. ``depth``/``mask`` False skip an image the caller does not need.
-
-    Depth and mask are only read when the sample has them (``files.depth``/``files.mask``).
-    """
-    grasps = read_grasps(files)
-    rgb_image = read_rgb(files.rgb)
-    depth_image = read_depth(files.depth) if depth and files.depth is not None else None
-    mask_image = read_mask(files.mask) if mask and files.mask is not None else None
-    shape = rgb_image.shape[:2]
-    for image, path in ((depth_image, files.depth), (mask_image, files.mask)):
-        if image is not None and image.shape[:2] != shape:
-            raise DatasetError(f'{path} is {image.shape[1]}x{image.shape[0]} px but the RGB '
-                               f'image {files.rgb.name} is {shape[1]}x{shape[0]} px', path)
-    return Sample(rgb=rgb_image, depth=depth_image, mask=mask_image, grasps=grasps)
-
-
 def depth_target(depth: np.ndarray) -> np.ndarray:
     """The depth-reconstruction target: depth min-max normalised to [0, 1] within this image.
 
@@ -175,32 +145,6 @@ def depth_target(depth: np.ndarray) -> np.ndarray:
 def saliency_target(mask: np.ndarray) -> np.ndarray:
     """The saliency target: the object mask as float32, 1 on the object and 0 elsewhere."""
     return (np.asarray(mask) > 0).astype(np.float32)
-
-
-def find_samples(root: PathLike, fmt: str = 'auto') -> List[SampleFiles]:
-    """Find the samples under ``root`` in ``fmt`` (``jacquard``, ``cornell`` or ``auto``).
-
-    ``auto`` picks Jacquard when any ``*_grasps.txt`` exists and Cornell when any
-    ``pcd*cpos.txt`` exists; the format modules raise DatasetError for an empty root.
-    """
-    # Imported here: the format modules import DatasetError and SampleFiles from this one.
-    from training.cornell import find_cornell
-    from training.jacquard import find_jacquard
-
-    if fmt == 'jacquard':
-        return find_jacquard(root)
-    if fmt == 'cornell':
-        return find_cornell(root)
-    if fmt != 'auto':
-        raise DatasetError(f'unknown dataset format {fmt!r}; expected auto or one of {FORMATS}')
-    root = Path(root)
-    if root.is_dir():
-        if find_files(root, '_grasps.txt'):
-            return find_jacquard(root)
-        if find_files(root, 'cpos.txt'):
-            return find_cornell(root)
-    # Neither: let the Jacquard finder explain what was expected (or that root is missing).
-    return find_jacquard(root)
 
 
 def _require_file(path: Path, what: str) -> None:

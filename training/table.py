@@ -21,11 +21,11 @@ from typing import Dict, List, NamedTuple
 
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.dataset import GraspDataset, share_decoded_views
-from training.evaluate import evaluate_model
+from training.evaluate import evaluate_model, resolve_device
+from training.formats import find_samples
 from training.plots import plot_validation_curves
-from training.samples import find_samples
 from training.splits import split_by_object
-from training.train import add_train_arguments, config_from_args, resolve_device, train
+from training.train import add_train_arguments, config_from_args, train
 
 LOG = logging.getLogger('training.table')
 

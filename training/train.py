@@ -32,10 +32,10 @@ from tqdm import tqdm
 from mtg_grasp_ros.models import build_model, count_parameters, INPUT_CHANNELS, NETWORKS
 from training.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 from training.dataset import GraspDataset
-from training.evaluate import evaluate_model
+from training.evaluate import evaluate_model, resolve_device
+from training.formats import find_samples
 from training.losses import grasp_loss, LOSSES, TERMS
 from training.plots import plot_validation_curves
-from training.samples import find_samples
 from training.splits import split_by_object
 
 LOG = logging.getLogger('training.train')
@@ -85,16 +85,6 @@ class TrainConfig:
             raise ValueError('--input-size must be a multiple of 4')
         if not 0 <= self.fold < self.n_folds:
             raise ValueError(f'--fold must be in [0, {self.n_folds - 1}]')
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; an explicit unavailable device is an error."""
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    device = torch.device(name)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda was asked for but torch sees no CUDA device')
-    return device
 
 
 def _distributed() -> Tuple[int, int]:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mtg_grasp_ros.stage_benchmark import markdown_table, measure, STAGES, summarise
+from tools.stage_benchmark import markdown_table, measure, STAGES, summarise
 from training.scene_eval import closing_angle_error_deg, summarise as scene_summary
 
 

@@ -12,19 +12,24 @@ import time
 import numpy as np
 import pytest
 
-from mtg_grasp_ros import ros_benchmark as rb
-from mtg_grasp_ros.replay_camera import next_deadline, PublishStats, SUMMARY_PREFIX
+from simulation.replay_camera import next_deadline, PublishStats, SUMMARY_PREFIX
+from tools import benchmark_report as br
+from tools import child_metrics as cm
+from tools import latency_stats as ls
+from tools import ros_benchmark
+from tools import ros_processes as rp
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
 
 
 def shared_helpers():
-    """``(_isolated_ros_env, save_model)``: from test/conftest.py once the shared fixtures move
-    there, else from test_grasp_node.py."""
+    """``(_isolated_ros_env, save_model)``: the shared test helpers of test/node_harness.py and
+    test/model_fixtures.py."""
     sys.path.insert(0, str(Path(__file__).parents[1]))
     try:
-        from node_harness import _isolated_ros_env, save_model
+        from model_fixtures import save_model
+        from node_harness import _isolated_ros_env
     finally:
         sys.path.pop(0)
     return _isolated_ros_env, save_model
@@ -46,7 +51,7 @@ def test_window_counts_fps_drops_and_latency():
     stamps.append(first_inside)            # a repeated grasp of a frame: counted once, and
     received.append(first_inside + 5.0)    # its later receipt does not count as latency
     lateness = np.where(np.arange(len(cam)) % 10 == 0, 0.005, 0.0001)   # every 10th late
-    r = rb.window_summary(stamps, received, cam, T0, T0 + 10.0, lateness, 0.002)
+    r = ls.window_summary(stamps, received, cam, T0, T0 + 10.0, lateness, 0.002)
     assert r['published'] == 300 and not r['published_estimated']
     assert r['late'] == 30
     assert r['processed'] == 150 and r['grasps_received'] == 151
@@ -65,7 +70,7 @@ def test_window_percentiles_and_failed_verdict():
     stamps = T0 + np.arange(100) * 0.1           # 10 FPS: period 100 ms
     latency = np.arange(1, 101, dtype=float)     # 1..100 ms
     latency[-1] = 250.0                          # one outlier
-    r = rb.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
+    r = ls.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
     assert r['published'] == 100 and r['published_estimated'] and r['late'] is None
     assert r['dropped'] == 0
     assert r['latency_ms']['p50'] == pytest.approx(np.percentile(latency, 50), abs=1e-3)
@@ -73,57 +78,57 @@ def test_window_percentiles_and_failed_verdict():
     assert r['latency_ms']['max'] == pytest.approx(250.0, abs=1e-3)
     assert r['p99_below_2_periods'] is True      # p99 ~101.5 ms < 200 ms
     latency[-5:] = 400.0
-    r = rb.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
+    r = ls.window_summary(stamps, stamps + latency / 1000.0, None, T0, T0 + 10.0, rate=10.0)
     assert r['latency_ms']['p99'] > 200.0 and r['p99_below_2_periods'] is False
     assert r['p99_periods'] == pytest.approx(r['latency_ms']['p99'] / 100.0)
 
 
 def test_empty_window_has_no_verdict():
-    r = rb.window_summary([], [], camera(), T0, T0 + 10.0)
+    r = ls.window_summary([], [], camera(), T0, T0 + 10.0)
     assert r['processed'] == 0 and r['dropped'] == r['published'] == 300
     assert r['dropped_pct'] == pytest.approx(100.0)
     assert math.isnan(r['latency_ms']['p50']) and r['p99_below_2_periods'] is None
     with pytest.raises(ValueError):
-        rb.window_summary([], [], None, T0, T0)
+        ls.window_summary([], [], None, T0, T0)
 
 
 def test_period_verdict():
-    assert rb.period_verdict(99.9, 20.0)['p99_below_2_periods'] is True
-    assert rb.period_verdict(100.0, 20.0)['p99_below_2_periods'] is False   # strictly below
-    assert rb.period_verdict(100.0, 20.0)['node_period_ms'] == pytest.approx(50.0)
-    assert rb.period_verdict(10.0, 0.0)['p99_below_2_periods'] is None
-    assert rb.period_verdict(math.nan, 20.0)['p99_below_2_periods'] is None
+    assert ls.period_verdict(99.9, 20.0)['p99_below_2_periods'] is True
+    assert ls.period_verdict(100.0, 20.0)['p99_below_2_periods'] is False   # strictly below
+    assert ls.period_verdict(100.0, 20.0)['node_period_ms'] == pytest.approx(50.0)
+    assert ls.period_verdict(10.0, 0.0)['p99_below_2_periods'] is None
+    assert ls.period_verdict(math.nan, 20.0)['p99_below_2_periods'] is None
 
 
 def test_latency_trend_sees_growth_and_its_slope():
     stamps = T0 + np.arange(0, 600, 0.1)                        # 10 minutes
-    flat = rb.latency_trend(stamps, stamps + 0.040, T0, T0 + 600)
+    flat = ls.latency_trend(stamps, stamps + 0.040, T0, T0 + 600)
     assert flat['part_s'] == 60.0 and flat['latency_growing'] is False
     assert flat['first_p50_ms'] == pytest.approx(40.0, abs=1e-3)
     assert flat['slope_ms_per_min'] == pytest.approx(0.0, abs=1e-3)
     growing = stamps + 0.040 + (stamps - T0) / 60.0 * 0.002      # +2 ms per minute
-    g = rb.latency_trend(stamps, growing, T0, T0 + 600)
+    g = ls.latency_trend(stamps, growing, T0, T0 + 600)
     assert g['slope_ms_per_min'] == pytest.approx(2.0, rel=1e-3)
     assert g['last_p50_ms'] > g['first_p50_ms'] and g['latency_growing'] is True
-    short = rb.latency_trend(stamps, stamps + 0.040, T0, T0 + 30)
+    short = ls.latency_trend(stamps, stamps + 0.040, T0, T0 + 30)
     assert short['part_s'] == pytest.approx(10.0)
 
 
 def test_rss_growth_after_warm_up():
     samples = [(T0 - 5.0, 100_000)]                              # start-up: ignored
     samples += [(T0 + i, 200_000 + 100 * i) for i in range(0, 601)] + [(T0 + 3.0, None)]
-    s = rb.rss_summary(samples, T0, T0 + 600)
+    s = ls.rss_summary(samples, T0, T0 + 600)
     assert s['start_kb'] == 200_000 and s['end_kb'] == 260_000 and s['max_kb'] == 260_000
     assert s['growth_pct'] == pytest.approx(30.0) and s['growth_ok'] is False
-    small = rb.rss_summary([(T0, 200_000), (T0 + 600, 209_000)], T0, T0 + 600)
+    small = ls.rss_summary([(T0, 200_000), (T0 + 600, 209_000)], T0, T0 + 600)
     assert small['growth_pct'] == pytest.approx(4.5) and small['growth_ok'] is True
-    assert rb.rss_summary([], T0, T0 + 1)['growth_pct'] is None
+    assert ls.rss_summary([], T0, T0 + 1)['growth_pct'] is None
 
 
 # ------------------------------------------------------------------------------ node log
 def stats_line(frames_in, processed, superseded, no_grasp=0, timings=True):
     """A statistics line exactly as the node writes it."""
-    from mtg_grasp_ros.grasp_node import FrameStatistics
+    from mtg_grasp_ros.node_statistics import FrameStatistics
 
     s = FrameStatistics()
     s.frames_in, s.processed, s.published = frames_in, processed, processed - no_grasp
@@ -143,7 +148,7 @@ def test_statistics_lines_parse_and_subtract():
         '[WARN] [1700000000.100000000] [grasp_detection]: frame skipped (tf, 1 so far): ...',
         f'[INFO] [{T0 + 9.5:.9f}] [grasp_detection]: {stats_line(400, 260, 130, 5)}',
         f'[INFO] [{T0 + 10.5:.9f}] [grasp_detection]: {stats_line(430, 280, 140, 5)}'])
-    entries = rb.statistics_entries(log)
+    entries = cm.statistics_entries(log)
     assert len(entries) == 3
     first = entries[0][1]
     assert (first['frames_in'], first['processed'], first['published'], first['no_grasp']) == (
@@ -151,30 +156,30 @@ def test_statistics_lines_parse_and_subtract():
     assert first['dropped'] == {'superseded': 38}
     assert first['timings_ms']['inference'] == pytest.approx((40.0, 40.0))
     assert first['timings_ms']['stamp->publish'] == pytest.approx((80.0, 80.0))
-    d = rb.statistics_delta(entries, T0, T0 + 10.0)
+    d = cm.statistics_delta(entries, T0, T0 + 10.0)
     assert d['span_s'] == pytest.approx(10.0)
     assert (d['frames_in'], d['processed'], d['published'], d['no_grasp']) == (300, 200, 197, 3)
     assert d['dropped'] == {'superseded': 92}
-    assert rb.statistics_delta(entries, T0 - 10.0, T0 + 10.0) is None   # nothing before
-    none = rb.parse_statistics(stats_line(5, 5, 0, timings=False))
+    assert cm.statistics_delta(entries, T0 - 10.0, T0 + 10.0) is None   # nothing before
+    none = cm.parse_statistics(stats_line(5, 5, 0, timings=False))
     assert none['dropped'] == {} and none['timings_ms'] == {}
 
 
 def test_frames_that_never_reached_the_node():
     # 60 Hz published, the node's callback saw 30/s over a slightly longer statistics window.
-    u = rb.undelivered(600, 10.0, {'frames_in': 330, 'span_s': 11.0})
+    u = ls.undelivered(600, 10.0, {'frames_in': 330, 'span_s': 11.0})
     assert u['undelivered_to_node'] == 300 and u['undelivered_pct'] == pytest.approx(50.0)
-    assert rb.undelivered(300, 10.0, {'frames_in': 310, 'span_s': 10.0})[
+    assert ls.undelivered(300, 10.0, {'frames_in': 310, 'span_s': 10.0})[
         'undelivered_to_node'] == 0
-    assert rb.undelivered(600, 10.0, None)['undelivered_to_node'] is None
-    assert rb.undelivered(None, 10.0, {'frames_in': 1, 'span_s': 1.0})['undelivered_pct'] is None
+    assert ls.undelivered(600, 10.0, None)['undelivered_to_node'] is None
+    assert ls.undelivered(None, 10.0, {'frames_in': 1, 'span_s': 1.0})['undelivered_pct'] is None
 
 
 def test_camera_summary_line_and_json_clean():
     text = 'rendering...\n' + SUMMARY_PREFIX + json.dumps({'published': 12, 'late': 1}) + '\n'
-    assert rb.camera_summary(text) == {'published': 12, 'late': 1}
-    assert rb.camera_summary('no summary') is None
-    clean = rb.json_clean({'a': math.nan, 'b': (1.0, np.float64(2.0)), 'c': Path('x')})
+    assert cm.camera_summary(text) == {'published': 12, 'late': 1}
+    assert cm.camera_summary('no summary') is None
+    clean = br.json_clean({'a': math.nan, 'b': (1.0, np.float64(2.0)), 'c': Path('x')})
     assert clean == {'a': None, 'b': [1.0, 2.0], 'c': 'x'}
     json.dumps(clean, allow_nan=False)
 
@@ -184,18 +189,18 @@ def test_markdown_table_one_row_per_rate():
     stamps = cam[::4]
     rows = []
     for rate, latency in ((30.0, 0.050), (60.0, 0.200)):
-        r = rb.window_summary(stamps, stamps + latency, cam, T0, T0 + 10.0)
+        r = ls.window_summary(stamps, stamps + latency, cam, T0, T0 + 10.0)
         r.update(rate_hz=rate, late=0, undelivered_to_node=12,
                  node_window={'dropped': {'superseded': 7, 'tf': 0}, 'no_grasp': 2},
                  cpu={'machine_busy_pct': 97.0, 'cores': 2, 'loadavg_1m_end': 3.1})
         rows.append(r)
-    table = rb.markdown_table(rows).splitlines()
+    table = br.markdown_table(rows).splitlines()
     assert len(table) == 4 and all(line.count('|') == 10 for line in table)
     assert '| 30 Hz |' in table[2] and '| yes |' in table[2]
     assert '| 60 Hz |' in table[3] and '**no**' in table[3]
     assert '~12 never arrived, superseded 7, no grasp 2' in table[2] and 'tf 0' not in table[2]
     assert '97% of 2' in table[2]
-    assert '--- 30 Hz' in rb.describe_rate(dict(rows[0], late_tolerance_ms=2.0))
+    assert '--- 30 Hz' in br.describe_rate(dict(rows[0], late_tolerance_ms=2.0))
 
 
 def test_cpu_usage_and_proc_readers():
@@ -203,34 +208,35 @@ def test_cpu_usage_and_proc_readers():
               'processes': {'node': 10.0, 'camera': 1.0, 'benchmark': 2.0}}
     after = {'wall': 10.0, 'machine': (2600, 6000), 'loadavg': 2.5,
              'processes': {'node': 20.0, 'camera': 1.5, 'benchmark': 2.5}}
-    u = rb.cpu_usage(before, after)
+    u = cm.cpu_usage(before, after)
     assert u['machine_busy_pct'] == pytest.approx(80.0)
     assert u['node_pct'] == pytest.approx(100.0) and u['camera_pct'] == pytest.approx(5.0)
     assert u['loadavg_1m_end'] == 2.5
     if u['cores'] == 2:
         assert u['other_cores'] == pytest.approx(1.6 - 1.1)
     if Path('/proc/self/status').exists():
-        assert rb.read_rss_kb(os.getpid()) > 1000
-        assert rb.process_cpu_seconds(os.getpid()) > 0
-        busy, total = rb.read_cpu_times()
+        assert cm.read_rss_kb(os.getpid()) > 1000
+        assert cm.process_cpu_seconds(os.getpid()) > 0
+        busy, total = cm.read_cpu_times()
         assert 0 < busy < total
-    assert rb.read_rss_kb(2 ** 30) is None and rb.process_cpu_seconds(2 ** 30) is None
+    assert cm.read_rss_kb(2 ** 30) is None and cm.process_cpu_seconds(2 ** 30) is None
 
 
 def test_arguments_and_node_command(tmp_path):
-    args = rb.parse_args(['--rates', '30', '--param', 'top_k:=1', '--param', 'threads:=2'])
-    cmd = rb.benchmark_node_command(args, tmp_path / 'model')
+    args = ros_benchmark.parse_args(['--rates', '30', '--param', 'top_k:=1',
+                                     '--param', 'threads:=2'])
+    cmd = rp.benchmark_node_command(args, tmp_path / 'model')
     assert cmd[1:3] == ['-m', 'mtg_grasp_ros.grasp_node']
     tail = cmd[-6:]   # ours after node_command's, the user's last: later -p overrides win
     assert tail == ['-p', 'stats_period:=1.0', '-p', 'top_k:=1', '-p', 'threads:=2']
     assert f'model_path:={tmp_path / "model"}' in cmd and 'use_tf:=false' in cmd
-    cam = rb.camera_command(args, 60.0, tmp_path / 's.npz')
+    cam = rp.replay_camera_command(args, 60.0, tmp_path / 's.npz')
     assert cam[cam.index('--rate') + 1] == '60' and cam[cam.index('--reliability') + 1] == (
         'best_effort')  # as camera drivers publish
     for bad in (['--param', 'top_k=1'], ['--rates', '0'], ['--seconds', '-1']):
         with pytest.raises(SystemExit):
-            rb.parse_args(bad)
-    model, error = rb.resolve_model(tmp_path / 'absent')
+            ros_benchmark.parse_args(bad)
+    model, error = rp.resolve_model(tmp_path / 'absent')
     assert model is None and 'does not exist' in error and '--model' in error
 
 
@@ -268,7 +274,7 @@ def test_end_to_end_three_processes(tmp_path):
     """3 s at 30 Hz with a tiny constant model (a grasp on every processed frame): the
     benchmark starts the camera and the node, measures, stops both and writes its JSON."""
     isolated_ros_env, save_model = shared_helpers()
-    model = save_model(tmp_path / 'constant')
+    model = save_model(tmp_path / 'constant', kind='constant')
     old = isolated_ros_env()
     try:
         domain = os.environ['ROS_DOMAIN_ID']
@@ -282,7 +288,7 @@ def test_end_to_end_three_processes(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, '-m', 'mtg_grasp_ros.ros_benchmark', '--model', str(model),
+        [sys.executable, '-m', 'tools.ros_benchmark', '--model', str(model),
          '--rates', '30', '--seconds', '3', '--warmup', '1', '--frames', '2', '--progress', '0',
          '--logs', str(tmp_path / 'logs'), '--json', str(out), '--domain-id', domain,
          '--startup-timeout', '60'],

@@ -9,7 +9,8 @@ import pytest
 
 from training.cornell import find_cornell, read_cornell_grasps
 from training.dataset import GraspDataset
-from training.samples import DatasetError, find_samples, load_sample
+from training.formats import find_samples, load_sample
+from training.samples import DatasetError
 
 # Horizontal rectangle: first edge along x (the closing axis), 30 long; jaw 10.
 HORIZONTAL = '10 20\n40 20\n40 30\n10 30\n'

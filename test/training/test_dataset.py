@@ -12,8 +12,9 @@ from torch.utils.data import DataLoader
 
 from mtg_grasp_ros.preprocess import network_input
 from training.dataset import GraspDataset
+from training.formats import load_sample
 from training.jacquard import find_jacquard
-from training.samples import DatasetError, load_sample
+from training.samples import DatasetError
 from training.targets import grasp_maps
 from training.tinydata import make_tiny_jacquard
 

@@ -145,7 +145,7 @@ def tiny(tmp_path_factory):
 
 def test_real_dataset_with_ground_truth_oracle(tiny):
     from training.dataset import GraspDataset
-    from training.samples import find_samples
+    from training.formats import find_samples
 
     dataset = GraspDataset(find_samples(tiny), input_mode='rgb', output_size=SIZE)
     right = evaluate_model(oracle(dataset, lambda i, gts: gts[0]), dataset, 'cpu')

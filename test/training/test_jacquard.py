@@ -12,9 +12,9 @@ import pytest
 
 from mtg_grasp_ros.grasp import Grasp
 from training import tinydata
+from training.formats import find_samples, load_sample
 from training.jacquard import find_jacquard, read_jacquard_grasps
-from training.samples import (DatasetError, depth_target, find_samples, load_sample,
-                              saliency_target)
+from training.samples import DatasetError, depth_target, saliency_target
 from training.tinydata import make_tiny_jacquard
 
 N_OBJECTS, VIEWS, SIZE = 4, 2, 96

@@ -14,8 +14,8 @@ from training.__main__ import build_parser, main
 from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from training.dataset import GraspDataset
 from training.evaluate import evaluate_model
+from training.formats import find_samples
 from training.losses import grasp_loss
-from training.samples import find_samples
 from training.splits import split_by_object
 from training.tinydata import make_tiny_jacquard
 
