@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo train-demo test lint benchmark soak table clean
+.PHONY: demo train-demo test lint benchmark soak clean
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
@@ -17,7 +17,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q test
 
 lint: $(STAMP)
-	$(PY) -m flake8 mtg_grasp_ros simulation training test tools setup.py
+	$(PY) -m flake8 mtg_grasp_ros simulation training test tools setup.py launch
 
 # Training and raw inference speed, then the node: per stage in one process, and end to end
 # through ROS 2 in three processes (camera, node, subscriber) at 30 and 60 Hz.
