@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     'training.synth',
     'training.relabel',
     'training.scene_eval',
+    'training.grasp_bench',
+    'training.label_stats',
     'training.benchmark',
     'training.demo',
 )
