@@ -99,15 +99,18 @@ class TrialResult:
 
 class ParallelGripper:
     """One two-finger gripper model in a :class:`Scene`: ``jaw_size`` (m) across the closing
-    axis; ``park_slot`` picks its own parking spot (see PARK_POSITION)."""
+    axis; ``park_slot`` picks its own parking spot (see PARK_POSITION); ``max_opening`` (m,
+    default MAX_OPENING) the widest gap, which also sizes the palm."""
 
-    def __init__(self, scene: Scene, jaw_size: float, park_slot: int = 0) -> None:
+    def __init__(self, scene: Scene, jaw_size: float, park_slot: int = 0,
+                 max_opening: float = MAX_OPENING) -> None:
         self.scene = scene
         self.jaw_size = float(jaw_size)
+        self.max_opening = float(max_opening)
         self.park_position = (PARK_POSITION[0] + PARK_SPACING * park_slot, *PARK_POSITION[1:])
         p, c = scene.p, scene.client
         half_jaw = self.jaw_size / 2.0
-        palm_half_x = MAX_OPENING / 2.0 + FINGER_THICKNESS
+        palm_half_x = self.max_opening / 2.0 + FINGER_THICKNESS
         palm = p.createCollisionShape(
             p.GEOM_BOX, halfExtents=[palm_half_x, max(half_jaw, 0.01), PALM_HEIGHT / 2],
             collisionFramePosition=[0, 0, FINGER_LENGTH + PALM_HEIGHT / 2], physicsClientId=c)
@@ -154,12 +157,12 @@ class ParallelGripper:
         """Move the gripper out of the way (open, far above the scene)."""
         self.scene.p.resetBasePositionAndOrientation(self.body, self.park_position, (0, 0, 0, 1),
                                                      physicsClientId=self.scene.client)
-        self._set_joints(MAX_OPENING)
+        self._set_joints(self.max_opening)
 
     def place(self, position: Sequence[float], rotation: np.ndarray, opening: float) -> None:
         """Put the open gripper at a pose: ``rotation`` columns = closing, jaw, up axes (world)."""
-        if not 0.0 < opening <= MAX_OPENING + 1e-9:
-            raise ValueError(f'opening {opening:.4f} m outside (0, {MAX_OPENING}]')
+        if not 0.0 < opening <= self.max_opening + 1e-9:
+            raise ValueError(f'opening {opening:.4f} m outside (0, {self.max_opening}]')
         quaternion = Rotation.from_matrix(np.asarray(rotation, dtype=np.float64)).as_quat()
         self.scene.p.resetBasePositionAndOrientation(
             self.body, list(position), quaternion.tolist(), physicsClientId=self.scene.client)
@@ -193,7 +196,7 @@ class ParallelGripper:
         """Run one grasp trial on body ``obj`` (see the module docstring); restores ``state_id``
         (a ``saveState`` id) first. ``position`` (3,) m and ``rotation`` (3x3, columns =
         closing, jaw, up axes) are the gripper frame in the world, ``opening`` (m) its initial
-        gap; raises ValueError for an opening outside (0, MAX_OPENING].
+        gap; raises ValueError for an opening outside (0, max_opening].
 
         The gripper is parked again afterwards, so the next trial (or another gripper) starts
         from a clean scene.
