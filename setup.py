@@ -29,7 +29,9 @@ setup(
     maintainer_email='maintainers@mtg-grasp-ros.invalid',
     description='Real-time MTG-CNN grasp detection from a monocular RGB camera for ROS 2',
     license='Apache-2.0',
-    tests_require=['pytest'],
+    # colcon test runs pytest (not unittest) when pytest is a test extra; setuptools ignores
+    # the old tests_require.
+    extras_require={'test': ['pytest']},
     entry_points={'console_scripts': [
         'grasp_detection_node = mtg_grasp_ros.grasp_node:main',
     ]},

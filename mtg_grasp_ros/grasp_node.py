@@ -200,6 +200,8 @@ class GraspDetectionNode(Node):
             try:
                 self._process(msg, received)
             except Exception as exc:  # never let the worker die
+                if not self.context.ok():  # shut down (Ctrl-C) mid-frame: nothing to publish to
+                    return
                 reason, text = describe_exception(exc)
                 count = self.stats.drop(reason)
                 self._warn(reason, f'frame skipped ({reason}, {count} so far): {text}')

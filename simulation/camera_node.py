@@ -268,7 +268,7 @@ def __getattr__(name: str):  # SimCameraNode, built on first use (imports rclpy)
 
 def main(args=None) -> int:
     """Run the node until shutdown (``args``: rclpy's command line); 1 when it cannot start
-    (the reason is logged), else 0. Console script ``sim_camera_node``."""
+    (the reason is logged), else 0. ``python -m simulation.camera_node``."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 

@@ -1,6 +1,6 @@
 """A light replay camera for benchmarks: pre-rendered frames published at a fixed rate.
 
-``python -m simulation.replay_camera`` (console script ``replay_camera_node``) renders
+``python -m simulation.replay_camera`` (not installed on a robot: the simulation layer) renders
 ``--frames`` views of held-out objects on a table ONCE at start-up with
 :class:`simulation.tabletop.SimulatedScene` (or loads them from ``--frames-file``), builds a
 ``sensor_msgs/Image`` (640x480 ``rgb8``) per view and one ``sensor_msgs/CameraInfo``, and then
@@ -270,7 +270,7 @@ def publish_loop(node, image_pub, info_pub, images, info, rate: float, stats: Pu
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Console script ``replay_camera_node``; 1 when it cannot start."""
+    """``python -m simulation.replay_camera``; 1 when it cannot start."""
     import rclpy
     from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.utilities import remove_ros_args

@@ -131,6 +131,21 @@ def test_colcon_build_installs_only_the_runtime(tmp_path):
         output = ''.join(lines)
         assert 'ready:' in output and 'Traceback' not in output, output
         assert str(install) in output, 'the default model should come from the install share'
+    # colcon test runs pytest on the runtime's tests (setup.cfg testpaths) without the other
+    # layers; a subset keeps it short (the whole of test/runtime runs in `make test`).
+    result = subprocess.run(
+        [colcon, 'test', '--base-paths', str(tmp_path / 'src'),
+         '--build-base', str(tmp_path / 'build'), '--install-base', str(tmp_path / 'install'),
+         '--pytest-args', '-k', 'test_models or test_crop'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run(
+        [colcon, 'test-result', '--test-result-base', str(tmp_path / 'build'), '--all'],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    summary = result.stdout.strip().splitlines()[-1]
+    ran, errors, failures = (int(summary.split(word)[0].split()[-1])
+                             for word in (' tests', ' errors', ' failures'))
+    assert ran >= 5 and errors == 0 and failures == 0, result.stdout
 
 
 def test_runtime_tests_collect_without_the_other_layers(tmp_path):

@@ -6,6 +6,8 @@ a property test of the image converter that the node relies on for the flood."""
 
 from array import array
 import sys
+import threading
+import time
 import tracemalloc
 from types import SimpleNamespace
 
@@ -15,9 +17,12 @@ from node_harness import (EXPECTED_WIDTH, EXPECTED_XYZ, fake_tf2_ros, FX, H, ima
                           info_msg, W)
 import numpy as np
 import pytest
+import rclpy
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS
+from mtg_grasp_ros.grasp_node import GraspDetectionNode
 from mtg_grasp_ros.image_conversion import (DEPTH_ENCODINGS, image_to_depth, image_to_rgb,
                                             ImageConversionError, RGB_ENCODINGS)
 
@@ -560,3 +565,40 @@ def test_non_integer_sizes_are_conversion_errors(field, value):
         fields[field] = value
         with pytest.raises(ImageConversionError):
             convert(SimpleNamespace(**fields), use_cv_bridge=False)
+
+
+def test_shutdown_mid_frame_is_not_a_failed_frame(ros, model):
+    """Ctrl-C shuts rclpy's context down (its signal handler) while the worker is inside a
+    frame: the worker stops quietly instead of counting and logging an internal_error."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    params = {'model_path': str(model), 'use_tf': 'false', 'backend': 'torch',
+              'precision': 'fp32', 'stats_period': 0.0, 'min_quality': -10.0}
+    node = GraspDetectionNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in params.items()])
+    inside, release = threading.Event(), threading.Event()
+    process = node.pipeline.process
+
+    def slow_process(*args, **kwargs):  # holds the worker inside the frame
+        inside.set()
+        release.wait(10.0)
+        return process(*args, **kwargs)
+
+    node.pipeline.process = slow_process
+    try:
+        node._camera_info.update(info_msg())
+        node._on_image(image_msg())
+        assert inside.wait(10.0)
+        shutdown = threading.Thread(target=context.shutdown)
+        shutdown.start()
+        deadline = time.monotonic() + 10.0
+        while context.ok() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        release.set()
+        shutdown.join(20.0)
+        node._worker.join(timeout=20.0)
+        assert not context.ok() and not node._worker.is_alive()
+        assert node.stats.snapshot()['dropped'] == {}
+    finally:
+        release.set()
+        node.destroy_node()
