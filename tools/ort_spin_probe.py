@@ -6,6 +6,7 @@ as between camera frames, and prints the inference p50/p99 and this process' CPU
 frame: spinning threads keep burning CPU in the pauses.
 """
 
+import argparse
 import resource
 import sys
 import time
@@ -19,8 +20,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main() -> int:
-    path = sys.argv[1] if len(sys.argv) > 1 else 'models/mtgcnn_depth_p.onnx'
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python tools/ort_spin_probe.py',
+        description='ONNX Runtime with and without spin-waiting threads: inference p50/p99 and '
+                    'CPU time per frame, 150 runs per setting with a 10 ms pause between runs '
+                    '(as between camera frames).')
+    parser.add_argument('model', nargs='?', default='models/mtgcnn_depth_p.onnx',
+                        help='ONNX graph of a deploy model')
+    path = parser.parse_args(argv).model
     x = np.random.default_rng(0).normal(size=(1, 3, 300, 300)).astype(np.float32)
     for spin in ('1', '0'):
         options = ort.SessionOptions()
