@@ -23,8 +23,10 @@ The trial (:meth:`ParallelGripper.trial`), from the scene state saved after the 
    the descent is not simulated but checked: the sampler has verified in the rendered depth
    image that the swept finger volume is free, and here ``getClosestPoints`` rejects any pose
    whose fingers or palm penetrate the object or the table by more than 1 mm ("collision");
-3. close the fingers (at most ``CLOSE_TIME``); if they close to under 2 mm or touch nothing,
-   the grasp missed ("empty");
+3. close the fingers (at most ``CLOSE_TIME``); the finger gap where they stop is the trial's
+   *contact width* (m, :attr:`TrialResult.contact_width`: the object's extent between the
+   fingers at the grasp, what a label's opening needs); if they close to under 2 mm or touch
+   nothing, the grasp missed ("empty");
 4. lift ``LIFT_HEIGHT`` (10 cm) along the gripper's z in ``LIFT_TIME``;
 5. shake: one sinusoidal cycle of +-``SHAKE_AMPLITUDE`` (2 cm) across the jaws in
    ``SHAKE_TIME`` (peak acceleration ~0.9 g), then hold ``HOLD_TIME``;
@@ -90,11 +92,16 @@ LIFT, SHAKE, LEFT, RIGHT = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class TrialResult:
-    """Outcome of one grasp trial: ``reason`` is success, collision, empty, dropped or slipped."""
+    """Outcome of one grasp trial: ``reason`` is success, collision, empty, dropped or slipped.
+
+    ``contact_width`` (m): the finger gap when the close stopped (on the object, or under
+    ``MIN_HELD_OPENING`` on nothing); 0.0 when the fingers never closed ("collision").
+    """
 
     success: bool
     reason: str
     steps: int
+    contact_width: float = 0.0
 
 
 class ParallelGripper:
@@ -233,9 +240,9 @@ class ParallelGripper:
             last = now
             if now < MIN_HELD_OPENING or still >= 6:
                 break
-        if (self.opening() < MIN_HELD_OPENING
-                or not (self.touches(obj, LEFT) or self.touches(obj, RIGHT))):
-            return TrialResult(False, 'empty', steps)
+        width = self.opening()
+        if width < MIN_HELD_OPENING or not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
+            return TrialResult(False, 'empty', steps, width)
         start = np.array(p.getBasePositionAndOrientation(obj, physicsClientId=c)[0])
         # Lift at constant speed along the gripper's z (back along the approach), then shake
         # across the jaws (one sine cycle, commanded every step) and hold.
@@ -255,13 +262,13 @@ class ParallelGripper:
             scene.step()
             steps += 1
             if i % CHECK_EVERY == 0 and not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
-                return TrialResult(False, 'dropped', steps)
+                return TrialResult(False, 'dropped', steps, width)
         rise = p.getBasePositionAndOrientation(obj, physicsClientId=c)[0][2] - start[2]
         if rise < SUCCESS_RISE or p.getContactPoints(obj, scene.table, physicsClientId=c):
-            return TrialResult(False, 'dropped', steps)
+            return TrialResult(False, 'dropped', steps, width)
         if not (self.touches(obj, LEFT) and self.touches(obj, RIGHT)):
-            return TrialResult(False, 'slipped', steps)
-        return TrialResult(True, 'success', steps)
+            return TrialResult(False, 'slipped', steps, width)
+        return TrialResult(True, 'success', steps, width)
 
 
 def build_grippers(scene: Scene, jaw_sizes: Sequence[float] = JAW_SIZES) -> dict:

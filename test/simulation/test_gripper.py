@@ -113,3 +113,26 @@ def test_fingers_landing_on_the_object_are_a_collision(box_scene):
     assert gripper.trial(box, position, rotation, 0.06, state).reason == 'collision'
     gripper.place(position, rotation, 0.06)
     assert gripper.collides((box, scene.table))
+
+
+@pytest.mark.parametrize('opening', [0.05, 0.06, 0.09])
+def test_trial_records_the_contact_width_across_the_jaws(box_scene, opening):
+    """Whatever the pre-grasp opening, the fingers stop on the box's 4 cm side."""
+    scene, box, cam, render, gripper, state = box_scene
+    short_axis = np.array([math.cos(YAW), math.sin(YAW), 0.0])
+    grasp = image_grasp(cam, np.array([0.0, 0.0, 2 * BOX[2]]), short_axis)
+    tip_depth = float(render.depth[int(round(grasp.row)), int(round(grasp.col))]) + 0.025
+    position, rotation = grasp_to_pose(cam, grasp, tip_depth)
+    result = gripper.trial(box, position, rotation, opening, state)
+    assert result.success, result
+    assert result.contact_width == pytest.approx(2 * BOX[0], abs=0.002)
+
+
+def test_a_collision_records_no_contact_width(box_scene):
+    scene, box, cam, render, gripper, state = box_scene
+    long_axis = np.array([-math.sin(YAW), math.cos(YAW), 0.0])
+    grasp = image_grasp(cam, np.array([0.0, 0.0, 2 * BOX[2]]), long_axis)
+    tip_depth = float(render.depth[int(round(grasp.row)), int(round(grasp.col))]) + 0.025
+    position, rotation = grasp_to_pose(cam, grasp, tip_depth)
+    result = gripper.trial(box, position, rotation, 0.06, state)
+    assert result.reason == 'collision' and result.contact_width == 0.0

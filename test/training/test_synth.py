@@ -2,6 +2,7 @@
 
 The simulation it runs on (render camera, poses, gripper trial) is tested in test/simulation."""
 
+import json
 import math
 from pathlib import Path
 
@@ -13,15 +14,17 @@ from mtg_grasp_ros.grasp import Grasp
 from simulation.camera import SimCamera
 from simulation.gripper import build_grippers
 from simulation.objects import list_objects, select_objects
-from simulation.poses import grasp_to_pose
+from simulation.poses import grasp_to_pose, pose_to_grasp
 from simulation.scene import Scene
 from training.formats import load_sample
 from training.jacquard import find_jacquard, read_jacquard_grasps
 from training.synth import HELDOUT_OBJECT_IDS
 from training.synth.__main__ import main as synth_main
-from training.synth.sampling import footprint_is_free, sample_candidates
+from training.synth.sampling import (Candidate, CONTACT_MARGIN, contact_opening,
+                                     footprint_is_free, label_opening, OpeningStats,
+                                     sample_candidates)
 from training.synth.stereo import simulate_stereo_depth
-from training.synth.writer import format_grasp, SUFFIXES
+from training.synth.writer import format_grasp, SUFFIXES, write_view
 
 SIZE = 128
 ARGS = ['--objects', '2', '--views', '2', '--image-size', str(SIZE), '--trials', '12',
@@ -188,6 +191,73 @@ def test_sampled_candidates_pass_the_exact_collision_check(box_scene):
     assert clear >= 18
 
 
+# Label openings -------------------------------------------------------------------------------
+
+def _short_side_candidate(cam: SimCamera, depth: np.ndarray, opening: float) -> Candidate:
+    """A candidate on the top centre of the box, closing across its 4 cm side."""
+    grasp = _top_grasp(cam, np.array([math.cos(YAW), math.sin(YAW), 0.0]))
+    tip_depth = float(depth[int(round(grasp.row)), int(round(grasp.col))]) + 0.025
+    position, rotation = grasp_to_pose(cam, grasp, tip_depth)
+    return Candidate(grasp=grasp, opening=opening, jaw_size=0.02, tip_depth=tip_depth,
+                     position=position, rotation=rotation)
+
+
+@pytest.mark.parametrize('pregrasp', [0.05, 0.09])
+def test_contact_labels_open_the_contact_width_plus_the_margin(box_scene, tmp_path, pregrasp):
+    """Started 5 or 9 cm open, the label is 1.5 x the 4 cm the fingers closed to, validated by
+    a second trial, and that is the width written to the grasp file; pregrasp keeps the start."""
+    scene, box, cam, depth, mask = box_scene
+    gripper = build_grippers(scene, (0.02,))[0.02]
+    state = scene.p.saveState(physicsClientId=scene.client)
+    cand = _short_side_candidate(cam, depth, pregrasp)
+    result = gripper.trial(box, cand.position, cand.rotation, cand.opening, state)
+    assert result.success and result.contact_width == pytest.approx(2 * BOX[0], abs=0.002)
+    stats = OpeningStats()
+    opening = label_opening('contact', cand, result, gripper, box, state, cam, depth, stats)
+    assert opening == pytest.approx(result.contact_width * (1 + CONTACT_MARGIN))
+    assert opening == contact_opening(result.contact_width)
+    assert (stats.retrials, stats.validated, stats.blocked) == (1, 1, 0)
+    assert label_opening('pregrasp', cand, result, gripper, box, state, cam, depth) == pregrasp
+
+    row, col = int(round(cand.grasp.row)), int(round(cand.grasp.col))
+    label = pose_to_grasp(cam, cand.position, cand.rotation, opening, 0.02,
+                          float(depth[row, col]))
+    write_view(tmp_path, 'box', 0, np.zeros((256, 256, 3), np.uint8), depth, depth, mask,
+               [label])
+    written = read_jacquard_grasps(tmp_path / 'box' / '0_box_grasps.txt')[0]
+    expected = cam.metres_to_pixels(result.contact_width * (1 + CONTACT_MARGIN),
+                                    float(depth[row, col]))
+    assert written.width == pytest.approx(expected, abs=0.006)
+
+
+def test_contact_opening_is_capped_and_unknown_conventions_refused(box_scene):
+    assert contact_opening(0.09) == pytest.approx(0.10)
+    scene, box, cam, depth, mask = box_scene
+    gripper = build_grippers(scene, (0.02,))[0.02]
+    cand = _short_side_candidate(cam, depth, 0.06)
+    result = gripper.trial(box, cand.position, cand.rotation, cand.opening)
+    with pytest.raises(ValueError):
+        label_opening('chord', cand, result, gripper, box, -1, cam, depth)
+
+
+def test_contact_labels_are_validated_and_same_scenes_as_pregrasp(dataset, tmp_path):
+    """The default (contact) run and a pregrasp run of the same seed render the same views; every
+    contact label passed its second trial."""
+    views = json.loads((dataset / 'views.json').read_text())
+    assert all(v['validation']['validated'] >= v['grasps'] for v in views)
+    assert json.loads((dataset / 'summary.json').read_text())['config']['opening'] == 'contact'
+    old = tmp_path / 'pregrasp'
+    assert synth_main(['--out', str(old), '--workers', '1', '--opening', 'pregrasp',
+                       *ARGS]) == 0
+    old_views = json.loads((old / 'views.json').read_text())
+    assert all(v['validation'] == {'retrials': 0, 'blocked': 0, 'validated': 0}
+               for v in old_views)
+    assert ([(v['object_id'], v['view'], v['camera']) for v in views]
+            == [(v['object_id'], v['view'], v['camera']) for v in old_views])
+    for rgb in dataset.glob('*/*_RGB.png'):
+        assert rgb.read_bytes() == (old / rgb.relative_to(dataset)).read_bytes()
+
+
 # Stereo -----------------------------------------------------------------------------------------
 
 def test_stereo_depth_has_occlusion_holes_left_of_objects_and_small_noise():
@@ -208,5 +278,8 @@ def test_cli_help_describes_gripper_and_outputs(capsys):
     with pytest.raises(SystemExit):
         synth_main(['--help'])
     text = capsys.readouterr().out
-    for word in ('--object-dir', '--split', 'gripper:', 'success:', 'summary.json', 'r990'):
+    for word in ('--object-dir', '--split', 'gripper:', 'success:', 'summary.json', 'r990',
+                 '--opening', 'pregrasp', 'openings:'):
         assert word in text
+    # The help states the contact margin the sampler uses.
+    assert f'{1 + CONTACT_MARGIN:g} x the contact width' in text

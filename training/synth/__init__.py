@@ -33,6 +33,13 @@ the object's centre of mass rose >= 5 cm, it touches both fingers and not the pl
 Candidates (:mod:`.sampling`) are centred on the object mask; those whose fingers would hit the
 object on the way down (checked in the depth image) never reach the simulator.
 
+Label openings (``--opening``, :func:`.sampling.label_opening`): ``contact`` (default,
+Jacquard's convention: close to the object's width at the grasp) writes the trial's contact
+width (the finger gap where the closing fingers stopped on the object) x 1.5
+(``CONTACT_MARGIN``), capped at 10 cm, and keeps the grasp only if a second trial from that
+opening succeeds too; ``pregrasp`` writes the opening the trial started from (the convention
+before; any opening wider than the object), which reproduces data made before the option.
+
 Outputs (:mod:`.writer`): ``DIR/<id>/<view>_<id>_RGB.png``, ``_perfect_depth.tiff`` (float32
 m), ``_stereo_depth.tiff`` (float32 m, simulated stereo, 0 = hole; :mod:`.stereo`),
 ``_mask.png`` (0/255), ``_grasps.txt`` (``x;y;theta;w;h``); ``DIR/summary.json`` (counts,
@@ -64,6 +71,10 @@ trial:    restore the settled scene; place the open gripper along the camera's o
           (refused if it would hit anything: checked in the depth image, then exactly);
           close; lift 10 cm; shake +-2 cm across the jaws; hold 0.1 s
 success:  the object's centre of mass rose >= 5 cm, it touches both fingers and not the plane
+openings: --opening contact (default): w = 1.5 x the contact width (finger gap where the
+          closing fingers stopped on the object), max 10 cm, kept only if a second trial from
+          that opening succeeds too (Jacquard's labels: ~1.5x the object's width at the grasp);
+          --opening pregrasp: w = the opening the trial started from (the old labels)
 outputs:  DIR/<id>/<view>_<id>_RGB.png            RGB, size x size
           DIR/<id>/<view>_<id>_perfect_depth.tiff float32 metres
           DIR/<id>/<view>_<id>_stereo_depth.tiff  float32 metres, simulated stereo, 0 = hole
@@ -110,6 +121,41 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--preview', type=Path, default=None,
                         help='also draw some generated views with their grasps into this PNG')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    # Label opening convention (training.synth.sampling.label_opening).
+    parser.add_argument('--opening', choices=('contact', 'pregrasp'), default='contact',
+                        help='label opening: contact = 1.5 x the width the fingers closed to on '
+                             "the object, validated by a second trial (default; Jacquard's "
+                             'convention); pregrasp = the opening the trial started from (the '
+                             'labels before this option)')
+    # Looks, views and sensor effects (domain randomisation: .appearance, .framing, .sensor).
+
+    def probability(text: str) -> float:
+        value = float(text)
+        if not 0.0 <= value <= 1.0:
+            raise argparse.ArgumentTypeError(f'{text} is not a probability in [0, 1]')
+        return value
+
+    looks = parser.add_argument_group(
+        'looks and views (domain randomisation)',
+        'The defaults (rich looks, 30%% robot views, sensor effects) aim at real cameras; '
+        '--looks plain --robot-views 0 --no-sensor-effects reproduces data made before these '
+        'options, draw for draw.')
+    looks.add_argument('--looks', choices=('plain', 'rich'), default='rich',
+                       help='rich (default): supports textured with texture photos (brick, '
+                            'grass, gravel, moon) or procedural materials (noise, wood, '
+                            'fabric, paper, tiles, checks) at their true size, light supports '
+                            'with a faint texture 30%% of the time, objects textured 50%%, light '
+                            'of random direction, strength, ambient and tint, shadows 70%%; '
+                            'plain: flat colours and faint textures, 40%% near-white tables, '
+                            'shadows 50%% (the looks before this option)')
+    looks.add_argument('--robot-views', type=probability, default=0.3, metavar='P',
+                       help='share of views seen as by a robot camera (default 0.3): 0.4-1.0 m '
+                            'above the table, tilted up to 30 deg, 35-60 deg vertical field of '
+                            "view, rendered as the node's centred square crop at --image-size; "
+                            'the others are Jacquard-like (top-down, framed on the object)')
+    looks.add_argument('--sensor-effects', action=argparse.BooleanOptionalAction, default=True,
+                       help='degrade the written RGB like a camera (blur, Gaussian noise, JPEG '
+                            're-encoding at quality 35-95; never depth or mask; default: on)')
     parser.set_defaults(func=run)
     return parser
 
@@ -136,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: no objects in split {args.split!r}')
         return 2
     config = SynthConfig(out=str(args.out), views=args.views, image_size=args.image_size,
-                         trials=args.trials, seed=args.seed)
+                         trials=args.trials, seed=args.seed, opening=args.opening,
+                         looks=args.looks, robot_views=args.robot_views,
+                         sensor_effects=args.sensor_effects)
     summary = generate(specs, config, workers=min(args.workers, len(specs)),
                        progress=not args.quiet)
     print(format_summary(summary))

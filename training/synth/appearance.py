@@ -1,5 +1,13 @@
 """Randomised look of one view: table and object colours and textures, and the light.
 
+Two sets of looks (:data:`LOOKS`): ``plain``, the original one (flat colours, 40% near-white
+tables, faint procedural textures; kept draw for draw so old data sets can be reproduced), and
+``rich`` (:func:`random_look`), domain randomisation towards real scenes: the support is a
+texture photo or a procedural material (:mod:`.textures`) painted at its true size on the
+table after rendering (:mod:`.floor`), objects are textured half the time (painted too: the
+random_urdfs meshes have no texture coordinates), and the light's direction, strength, ambient
+share, tint and shadows vary more.
+
 Pure NumPy/OpenCV: it only draws numbers from the view's RNG and paints texture images into an
 :class:`simulation.scene.Appearance`, which :meth:`simulation.scene.Scene.apply_appearance`
 applies. Randomising the look (domain randomisation) matters because the networks of this
@@ -17,6 +25,11 @@ import cv2
 import numpy as np
 
 from simulation.scene import Appearance, Light, RGB
+from training.synth.floor import FLOOR_GREY, PlaneTexture, ViewPaint
+from training.synth.textures import random_texture_image, TEXTURE_KINDS
+
+#: The looks ``python -m training synth --looks`` offers.
+LOOKS = ('plain', 'rich')
 
 #: Probability that the table is near-white or light grey, as Jacquard's backgrounds are.
 WHITE_TABLE_P = 0.4
@@ -103,3 +116,117 @@ def random_appearance(rng: np.random.Generator, object_rgb: RGB,
     table_texture = random_texture(rng, table_rgb) if rng.random() < TABLE_TEXTURE_P else None
     return Appearance(table_rgb=table_rgb, table_texture=table_texture, object_rgb=object_rgb,
                       object_texture=object_texture, light=random_light(rng))
+
+
+# Rich looks ---------------------------------------------------------------------------------
+
+#: Rich looks: share of supports that are near-white or light grey with a faint texture
+#: (Jacquard's concrete-like floor), and of supports left a flat colour.
+RICH_LIGHT_TABLE_P = 0.3
+RICH_FLAT_TABLE_P = 0.1
+#: Rich looks: share of objects that carry a texture, and of views with shadows.
+RICH_OBJECT_TEXTURE_P = 0.5
+RICH_SHADOW_P = 0.7
+#: Side (px) of support and object texture tiles, and the range of the support tile's size on
+#: the table (m; drawn log-uniformly): from fine grain to tiles larger than the view.
+FLOOR_TEXTURE_SIZE = 512
+OBJECT_TEXTURE_SIZE = 256
+FLOOR_METRES = (0.05, 0.8)
+#: Range of an object texture tile's size on the object (m; log-uniform).
+OBJECT_METRES = (0.02, 0.2)
+#: Kinds of faint texture on a light support.
+LIGHT_TABLE_KINDS = ('photo', 'noise', 'paper', 'fabric')
+
+
+def rich_light(rng: np.random.Generator) -> Light:
+    """A light from any azimuth, 20-90 degrees above the table, of random strength and tint."""
+    azimuth = rng.uniform(0.0, 2 * np.pi)
+    elevation = np.radians(rng.uniform(20.0, 90.0))
+    direction = (float(np.cos(elevation) * np.cos(azimuth)),
+                 float(np.cos(elevation) * np.sin(azimuth)), float(np.sin(elevation)))
+    tint = 1.0 - rng.uniform(0.0, 0.2, size=3)
+    return Light(direction=direction, color=tuple(float(t) for t in tint),
+                 ambient=float(rng.uniform(0.25, 0.75)), diffuse=float(rng.uniform(0.2, 0.8)),
+                 specular=float(rng.uniform(0.0, 0.5)), shadow=bool(rng.random() < RICH_SHADOW_P))
+
+
+def rich_object_look(rng: np.random.Generator) -> Tuple[RGB, Optional[np.ndarray]]:
+    """An object's colour and, half the time, a texture of any kind around it."""
+    rgb = random_colour(rng)
+    texture = None
+    if rng.random() < RICH_OBJECT_TEXTURE_P:
+        texture = random_texture_image(rng, rgb, OBJECT_TEXTURE_SIZE, contrast=(0.2, 0.7))
+    return rgb, texture
+
+
+def _support_colour(rng: np.random.Generator, light: bool, object_rgb: RGB) -> RGB:
+    for _ in range(8):
+        if light:
+            grey = rng.uniform(0.7, 1.0)
+            rgb = tuple(float(min(1.0, grey * t)) for t in 1.0 - rng.uniform(0, 0.06, 3))
+        else:
+            rgb = random_colour(rng, saturation=(0.05, 0.7), value=(0.2, 1.0))
+        if np.linalg.norm(np.subtract(rgb, object_rgb)) > MIN_CONTRAST:
+            break
+    return rgb
+
+
+def _laid(rng: np.random.Generator, image: np.ndarray, metres_range) -> PlaneTexture:
+    """``image`` laid at a random size (log-uniform in ``metres_range``), angle and offset."""
+    metres = float(np.exp(rng.uniform(*np.log(metres_range))))
+    return PlaneTexture(image=image, metres=metres, angle=float(rng.uniform(0.0, 2 * np.pi)),
+                        offset=tuple(float(v) for v in rng.uniform(0.0, metres, size=2)))
+
+
+def random_floor(rng: np.random.Generator, base: RGB, light: bool) -> PlaneTexture:
+    """A support texture around ``base``: faint on a light support, any kind otherwise; laid
+    on the table at a random size, rotation and offset."""
+    if light:
+        image = random_texture_image(rng, base, FLOOR_TEXTURE_SIZE, LIGHT_TABLE_KINDS,
+                                     contrast=(0.1, 0.35))
+    else:
+        image = random_texture_image(rng, base, FLOOR_TEXTURE_SIZE, TEXTURE_KINDS,
+                                     contrast=(0.2, 0.8))
+    return _laid(rng, image, FLOOR_METRES)
+
+
+def rich_appearance(
+        rng: np.random.Generator, object_rgb: RGB,
+        object_texture: Optional[np.ndarray]) -> Tuple[Appearance, Optional[ViewPaint]]:
+    """A rich look of one view: the Appearance to render with and what to paint on the render
+    afterwards (None: nothing). A painted surface is rendered FLOOR_GREY; the object's texture
+    (fixed per object) is laid at a size, angle and offset drawn per view."""
+    draw = rng.random()
+    light = draw < RICH_LIGHT_TABLE_P
+    base = _support_colour(rng, light, object_rgb)
+    floor = random_floor(rng, base, light) if draw < 1.0 - RICH_FLAT_TABLE_P else None
+    decal = _laid(rng, object_texture, OBJECT_METRES) if object_texture is not None else None
+    grey = (FLOOR_GREY,) * 3
+    look = Appearance(table_rgb=grey if floor is not None else base, table_texture=None,
+                      object_rgb=grey if decal is not None else object_rgb, object_texture=None,
+                      light=rich_light(rng))
+    paint = None if floor is None and decal is None else ViewPaint(floor=floor, object=decal)
+    return look, paint
+
+
+def object_look(rng: np.random.Generator,
+                looks: str = 'plain') -> Tuple[RGB, Optional[np.ndarray]]:
+    """An object's colour and optional texture in the ``looks`` set (one of LOOKS)."""
+    _check(looks)
+    return random_object_look(rng) if looks == 'plain' else rich_object_look(rng)
+
+
+def random_look(rng: np.random.Generator, object_rgb: RGB, object_texture: Optional[np.ndarray],
+                looks: str = 'plain') -> Tuple[Appearance, Optional[ViewPaint]]:
+    """The look of one view in the ``looks`` set: ``(appearance, paint)``; render with the
+    appearance, then ``paint.apply(...)`` when ``paint`` is not None. ``plain`` draws exactly
+    what :func:`random_appearance` draws (paint None)."""
+    _check(looks)
+    if looks == 'plain':
+        return random_appearance(rng, object_rgb, object_texture), None
+    return rich_appearance(rng, object_rgb, object_texture)
+
+
+def _check(looks: str) -> None:
+    if looks not in LOOKS:
+        raise ValueError(f'unknown looks {looks!r}; known: {", ".join(LOOKS)}')
