@@ -4,6 +4,7 @@ simulation's test_node_accuracy.py): the node in-process with real rclpy plus a 
 model_fixtures.py; the pytest fixtures using both are in conftest.py."""
 
 import os
+from pathlib import Path
 import time
 import types
 
@@ -29,13 +30,31 @@ EXPECTED_XYZ = ((82 - 319.5) / FX * 0.5, -(2 - 239.5) / FX * 0.5, 0.0)
 EXPECTED_WIDTH = 150 * 0.5 / FX
 
 
+#: The repository's Fast DDS profile (shared memory, UDP on 127.0.0.1, unicast discovery), as
+#: the demo and the benchmark use it (tools/ros_processes.py).
+FASTDDS_PROFILE = str(Path(__file__).resolve().parents[1] / 'tools' / 'fastdds_localhost.xml')
+
+
 def _isolated_ros_env():
-    """Own DDS domain, localhost only: parallel test runs do not see each other."""
+    """Own DDS domain, all DDS traffic on this machine: parallel test runs do not see each other
+    and nothing leaves the machine (no multicast: the Fast DDS profile of tools/, LOCALHOST
+    discovery, no FASTDDS_BUILTIN_TRANSPORTS). Sets os.environ (None = unset) and returns the
+    previous values, for the caller to restore."""
     env = {'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
            'ROS_DOMAIN_ID': str(100 + os.getpid() % 100),
-           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+           'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+           'FASTDDS_DEFAULT_PROFILES_FILE': FASTDDS_PROFILE,
+           # Fast DDS 2 reads only this one; Kilted's rmw warns that it is deprecated.
+           'FASTRTPS_DEFAULT_PROFILES_FILE': (
+               FASTDDS_PROFILE if os.environ.get('ROS_DISTRO', '').lower() in (
+                   'foxy', 'galactic', 'humble', 'iron', 'jazzy') else None),
+           'FASTDDS_BUILTIN_TRANSPORTS': None, 'ROS_STATIC_PEERS': None}
     old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     return old
 
 

@@ -1,12 +1,18 @@
-"""Two-process probe: how 640x480 rgb8 images fare through the DDS settings of this shell.
+"""Two-process probe: how 640x480 rgb8 images fare through a DDS set-up on this machine.
 
-``python tools/dds_image_probe.py [--reliability best_effort] [--rate 60] [--seconds 8]``
-starts a publisher and a subscriber process (keep last 1) with this environment and prints the
-images sent, received and the header-stamp-to-callback latency. Compare e.g.::
+``python tools/dds_image_probe.py [--transport localhost] [--reliability best_effort]
+[--rate 60] [--seconds 8]`` starts a publisher and a subscriber process (keep last 1) and prints
+the images sent, received and the header-stamp-to-callback latency. Both processes get
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID`` (unless one is set) and
+no ``FASTDDS_BUILTIN_TRANSPORTS`` (``LARGE_DATA`` multicasts discovery out of the network
+interface), so no DDS traffic leaves this machine. ``--transport localhost`` (the default) adds
+the Fast DDS profile ``tools/fastdds_localhost.xml`` (shared memory with 32 MiB segments, UDP on
+127.0.0.1, unicast discovery); ``--transport default`` leaves Fast DDS's own transports, to see
+what they do to best-effort camera images. Compare e.g.::
 
-    FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA python tools/dds_image_probe.py
-    FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \\
-        python tools/dds_image_probe.py
+    python tools/dds_image_probe.py
+    python tools/dds_image_probe.py --transport default
+    python tools/dds_image_probe.py --reliability reliable [--transport default]
 """
 
 import argparse
@@ -16,6 +22,25 @@ import sys
 import time
 
 import numpy as np
+
+#: The Fast DDS profile of ``--transport localhost`` (tools/ros_processes.py uses the same).
+PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fastdds_localhost.xml')
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+#: Fast DDS 2 reads only FASTRTPS_DEFAULT_PROFILES_FILE (Kilted's rmw warns that it is deprecated).
+FASTDDS2_DISTROS = ('foxy', 'galactic', 'humble', 'iron', 'jazzy')
+
+
+def probe_env(transport: str, environ=None) -> dict:
+    """The children's environment for ``transport`` (``localhost`` or ``default``)."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault('ROS_DOMAIN_ID', str(30 + os.getpid() % 60))
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    for key in ('FASTDDS_BUILTIN_TRANSPORTS', 'ROS_STATIC_PEERS') + PROFILE_VARIABLES:
+        env.pop(key, None)
+    if transport == 'localhost':
+        old = env.get('ROS_DISTRO', '').lower() in FASTDDS2_DISTROS
+        env.update({key: PROFILE for key in PROFILE_VARIABLES[:2 if old else 1]})
+    return env
 
 
 def publish(args, node, qos) -> None:
@@ -58,13 +83,18 @@ def main() -> int:
                         default='best_effort')
     parser.add_argument('--rate', type=float, default=60.0)
     parser.add_argument('--seconds', type=float, default=8.0)
+    parser.add_argument('--transport', choices=('localhost', 'default'), default='localhost',
+                        help='localhost = the Fast DDS profile tools/fastdds_localhost.xml; '
+                             'default = the Fast DDS built-in transports; both with '
+                             'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, on this machine only')
     parser.add_argument('--role', choices=('pub', 'sub'), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role is None:  # the parent: one child per role, same environment
         base = [sys.executable, __file__, '--reliability', args.reliability,
                 '--rate', str(args.rate), '--seconds', str(args.seconds), '--role']
-        domain = os.environ.get('ROS_DOMAIN_ID', str(30 + os.getpid() % 60))
-        env = dict(os.environ, ROS_DOMAIN_ID=domain)
+        env = probe_env(args.transport)
+        print(f'transport {args.transport}, ROS_DOMAIN_ID {env["ROS_DOMAIN_ID"]}, '
+              f'{args.reliability}, {args.rate:g} Hz', flush=True)
         sub = subprocess.Popen(base + ['sub'], env=env)
         pub = subprocess.Popen(base + ['pub'], env=env)
         return max(pub.wait(), sub.wait())

@@ -2,10 +2,12 @@
 
 Starts two processes, as on a robot: the simulated camera (:mod:`simulation.camera_node`,
 held-out objects on a table, 640x480 rgb8 at 30 Hz, best-effort) and the grasp detection node
-(:mod:`mtg_grasp_ros.grasp_node`, the default model unless ``--model``), both with
-``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` on a private ``ROS_DOMAIN_ID``. The
-node gets the camera pose (``camera_pose.*``, ``use_tf: false``) and the table (``table_height:
-0``) in ``world``. This process subscribes to the node's ``~/grasp_pose``, ``~/grasp`` and
+(:mod:`mtg_grasp_ros.grasp_node`, the default model unless ``--model``), both with the Fast DDS
+profile ``tools/fastdds_localhost.xml`` (shared memory, UDP on 127.0.0.1, unicast discovery: no
+DDS traffic leaves this machine), ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a private
+``ROS_DOMAIN_ID`` (:func:`tools.ros_processes.configure_ros_environment`). The node gets the
+camera pose (``camera_pose.*``, ``use_tf: false``) and the table (``table_height: 0``) in
+``world``. This process subscribes to the node's ``~/grasp_pose``, ``~/grasp`` and
 ``~/debug_image``, to the camera image and to the camera's ground truth; it prints each new grasp
 in the robot frame (at most once a second) and at the end the processed frame rate, the
 image-stamp-to-grasp latency, the frames without a grasp and the grasp's error against the
@@ -29,9 +31,9 @@ from tools.child_metrics import node_statistics
 from tools.demo_monitor import Monitor
 from tools.demo_truth import draw, ELONGATED_ASPECT, grasp_error, GraspRecord, TruthObject
 from tools.latency_stats import percentile
-from tools.ros_processes import (Child, configure_ros_environment, init_rclpy, node_command,
-                                 raise_interrupt, resolve_model, sim_camera_command,
-                                 stop_children, transport_label)
+from tools.ros_processes import (add_transport_argument, Child, configure_ros_environment,
+                                 init_rclpy, node_command, raise_interrupt, resolve_model,
+                                 sim_camera_command, stop_children, transport_label)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,12 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the node's inference threads (0 = the library default)")
     parser.add_argument('--qos', choices=('reliable', 'best_effort'), default='best_effort',
                         help='reliability of the camera publisher (the node matches it). '
-                             'Best-effort is what camera drivers do; with LARGE_DATA it '
-                             'delivered every frame here at 1 ms, reliable at ~1 ms more CPU '
-                             'per frame (README "Real time on a CPU")')
-    parser.add_argument('--no-large-data', action='store_true',
-                        help='do not set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (to see the '
-                             'problem it solves)')
+                             'Best-effort is what camera drivers do; with the localhost '
+                             'profile it delivered every frame here, reliable costs ~1 ms more '
+                             'CPU per frame (README "Real time on a CPU")')
+    add_transport_argument(parser)
     parser.add_argument('--no-debug-image', action='store_true',
                         help='do not subscribe to ~/debug_image (the node then skips drawing it)')
     parser.add_argument('--domain-id', type=int, default=None,

@@ -1,7 +1,10 @@
 """``python -m tools.ros_benchmark``: end-to-end throughput and latency through ROS 2.
 
-Three processes, as on a robot (all with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` on a private
-``ROS_DOMAIN_ID``; the harness of :mod:`tools.ros_processes`):
+Three processes, as on a robot (all with the Fast DDS profile ``tools/fastdds_localhost.xml``:
+shared memory, UDP on 127.0.0.1, unicast discovery, so no DDS traffic leaves this machine; plus
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a private ``ROS_DOMAIN_ID``; ``--transport
+default`` swaps the profile for Fast DDS's own transports; the harness of
+:mod:`tools.ros_processes`):
 
 1. **camera**: :mod:`simulation.replay_camera` publishes pre-rendered 640x480 ``rgb8``
    images of held-out objects + CameraInfo at a fixed rate (wall-clock schedule, stamped with
@@ -52,8 +55,8 @@ from typing import Any, Dict, Optional, Sequence
 
 from tools.benchmark_report import json_clean, markdown_table, soak_report
 from tools.benchmark_run import Benchmark
-from tools.ros_processes import (ChildDied, configure_ros_environment, init_rclpy,
-                                 raise_interrupt, resolve_model, transport_label)
+from tools.ros_processes import (add_transport_argument, ChildDied, configure_ros_environment,
+                                 init_rclpy, raise_interrupt, resolve_model, transport_label)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -113,8 +116,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='where to write every number')
     parser.add_argument('--logs', type=Path, default=Path('runs/benchmark'),
                         help='directory of the node and camera logs (and the camera frames)')
-    parser.add_argument('--no-large-data', action='store_true',
-                        help='do not set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA')
+    add_transport_argument(parser)
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID (default: a private one from the process id)')
     parser.add_argument('--startup-timeout', type=float, default=120.0,

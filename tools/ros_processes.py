@@ -2,10 +2,13 @@
 
 Both tools run the grasp node and a camera in processes of their own, as on a robot, and talk
 to them through ROS 2 from a third one. This module starts and stops those children
-(:class:`Child`), gives them and this process the same DDS set-up (a private ``ROS_DOMAIN_ID``,
-``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA``; :func:`configure_ros_environment`), builds their
-command lines (:func:`node_command`, :func:`sim_camera_command`, :func:`replay_camera_command`)
-and reads the header stamp of a serialised message (:func:`cdr_stamp`).
+(:class:`Child`), gives them and this process the same DDS set-up
+(:func:`configure_ros_environment`: a private ``ROS_DOMAIN_ID``,
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and the Fast DDS profile :data:`FASTDDS_PROFILE`,
+which keeps all DDS traffic on this machine: shared memory, UDP on 127.0.0.1 and unicast
+discovery, no multicast), builds their command lines
+(:func:`node_command`, :func:`sim_camera_command`, :func:`replay_camera_command`) and reads the
+header stamp of a serialised message (:func:`cdr_stamp`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,22 @@ CAMERA_NODE = '/sim_camera'
 GRASP_NODE_MODULE = 'mtg_grasp_ros.grasp_node'
 SIM_CAMERA_MODULE = 'simulation.camera_node'
 REPLAY_CAMERA_MODULE = 'simulation.replay_camera'
+#: The Fast DDS profile of every run: shared memory (32 MiB segments, so a 640x480 image fits),
+#: UDPv4 on 127.0.0.1 only and discovery by unicast to 127.0.0.1. Unlike
+#: ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` it sends no discovery multicast (239.255.0.1) out of
+#: the network interface, and it delivers camera images as fast (README "QoS and DDS transport").
+FASTDDS_PROFILE = ROOT / 'tools' / 'fastdds_localhost.xml'
+#: ``--transport`` choices: ``localhost`` = :data:`FASTDDS_PROFILE` (the default); ``default`` =
+#: Fast DDS's own transports, confined to this machine by
+#: ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (it shows the problem the profile solves:
+#: best-effort camera images get lost).
+TRANSPORTS = ('localhost', 'default')
+#: The environment variables that select a Fast DDS XML profile: FASTDDS_ for Fast DDS 3 (Kilted
+#: on), FASTRTPS_ for Fast DDS 2 (:data:`FASTDDS2_DISTROS`).
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+#: ROS 2 distributions (``ROS_DISTRO``) whose Fast DDS 2 reads only FASTRTPS_DEFAULT_PROFILES_FILE.
+#: Elsewhere it stays unset: Kilted's rmw_fastrtps warns on every start that it is deprecated.
+FASTDDS2_DISTROS = ('foxy', 'galactic', 'humble', 'iron', 'jazzy')
 
 
 # ------------------------------------------------------------------------------ children
@@ -104,20 +123,61 @@ def stop_children(children: Sequence[Optional[Child]]) -> None:
 
 
 # ------------------------------------------------------------------------------ environment
+def add_transport_argument(parser: argparse.ArgumentParser) -> None:
+    """The tools' ``--transport`` option (:data:`TRANSPORTS`; default ``localhost``)."""
+    parser.add_argument('--transport', choices=TRANSPORTS, default='localhost',
+                        help='DDS set-up of all processes, always on this machine only '
+                             '(ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, private ROS_DOMAIN_ID): '
+                             'localhost = the Fast DDS profile tools/fastdds_localhost.xml '
+                             '(shared memory with 32 MiB segments, UDP on 127.0.0.1, unicast '
+                             'discovery); default = the Fast DDS built-in transports, which '
+                             'lose most best-effort 640x480 images (to see the problem the '
+                             'profile solves)')
+
+
+def profile_variables(environ=None) -> Tuple[str, ...]:
+    """The variables that must name the profile for the Fast DDS of ``environ`` (default
+    ``os.environ``): FASTDDS_DEFAULT_PROFILES_FILE, plus FASTRTPS_DEFAULT_PROFILES_FILE where
+    ``ROS_DISTRO`` is one of :data:`FASTDDS2_DISTROS`."""
+    distro = (os.environ if environ is None else environ).get('ROS_DISTRO', '').lower()
+    return PROFILE_VARIABLES if distro in FASTDDS2_DISTROS else PROFILE_VARIABLES[:1]
+
+
+def dds_settings(transport: str, environ=None) -> Dict[str, Optional[str]]:
+    """The DDS environment variables of ``transport`` (:data:`TRANSPORTS`) for the ROS 2 of
+    ``environ`` (default ``os.environ``, :func:`profile_variables`); None = unset.
+
+    Both keep discovery on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``) and unset
+    ``FASTDDS_BUILTIN_TRANSPORTS`` (``LARGE_DATA`` multicasts discovery out of the network
+    interface); ``localhost`` adds :data:`FASTDDS_PROFILE`.
+    """
+    if transport not in TRANSPORTS:
+        raise ValueError(f'unknown transport {transport!r}; one of {", ".join(TRANSPORTS)}')
+    profile = str(FASTDDS_PROFILE) if transport == 'localhost' else None
+    settings: Dict[str, Optional[str]] = {k: None for k in PROFILE_VARIABLES}
+    for key in profile_variables(environ):
+        settings[key] = profile
+    settings['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    settings['ROS_STATIC_PEERS'] = None
+    settings['FASTDDS_BUILTIN_TRANSPORTS'] = None
+    return settings
+
+
+def apply_settings(env, settings: Dict[str, Optional[str]]) -> None:
+    """Set (or, for None, remove) each of ``settings`` in the mapping ``env``."""
+    for key, value in settings.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+
+
 def child_env(args: argparse.Namespace) -> Dict[str, str]:
-    """The children's environment: ``args.domain_id``, the DDS transport (``LARGE_DATA``
-    unless ``args.no_large_data``), the repository root on PYTHONPATH, unbuffered output."""
+    """The children's environment: ``args.domain_id``, the DDS set-up of ``args.transport``
+    (:func:`dds_settings`), the repository root on PYTHONPATH, unbuffered output."""
     env = dict(os.environ)
     env['ROS_DOMAIN_ID'] = str(args.domain_id)
-    if args.no_large_data:
-        env.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-    else:
-        env['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
-        # Measured here (tools/dds_image_probe.py): ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST makes
-        # rmw_fastrtps replace the LARGE_DATA transports with UDP on localhost: a reliable
-        # 640x480 image then takes 11.9 instead of 2.0 ms, and a best-effort reader gets 4 of
-        # 480. The private domain id isolates the run instead.
-        env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
+    apply_settings(env, dds_settings(args.transport, env))
     # Run from the source tree as well as installed.
     env['PYTHONPATH'] = os.pathsep.join(p for p in (str(ROOT), env.get('PYTHONPATH')) if p)
     env['PYTHONUNBUFFERED'] = '1'
@@ -125,25 +185,22 @@ def child_env(args: argparse.Namespace) -> Dict[str, str]:
 
 
 def configure_ros_environment(args: argparse.Namespace) -> Dict[str, str]:
-    """Pick a private ROS_DOMAIN_ID (unless given), apply it and the DDS transport to this
-    process, and return the environment for the child processes."""
+    """Pick a private ROS_DOMAIN_ID (unless given), apply it and the DDS set-up of
+    ``args.transport`` to this process (before ``rclpy.init``), and return the environment for
+    the child processes."""
     if args.domain_id is None:
         args.domain_id = 20 + os.getpid() % 80
     env = child_env(args)
     os.environ['ROS_DOMAIN_ID'] = env['ROS_DOMAIN_ID']
-    if 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in env:
-        os.environ.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
-    if args.no_large_data:
-        os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
-    else:
-        os.environ['FASTDDS_BUILTIN_TRANSPORTS'] = 'LARGE_DATA'
+    apply_settings(os.environ, dds_settings(args.transport))
     return env
 
 
 def transport_label(args: argparse.Namespace) -> str:
     """The DDS transport of the run, as the tools print it."""
-    return ('Fast DDS defaults' if args.no_large_data
-            else 'FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA')
+    if args.transport == 'localhost':
+        return f'Fast DDS profile {FASTDDS_PROFILE.name} + LOCALHOST discovery'
+    return 'Fast DDS default transports + LOCALHOST discovery'
 
 
 def init_rclpy() -> None:

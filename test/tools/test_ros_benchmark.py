@@ -240,6 +240,70 @@ def test_arguments_and_node_command(tmp_path):
     assert model is None and 'does not exist' in error and '--model' in error
 
 
+# ------------------------------------------------------------------------------ DDS set-up
+def test_dds_profile_keeps_traffic_on_this_machine():
+    """The profile: shared memory with segments that hold a 640x480 image, UDP on 127.0.0.1
+    only, no built-in transports, unicast discovery to 127.0.0.1 and no multicast locator."""
+    import xml.etree.ElementTree as ET
+    ns = {'d': 'http://www.eprosima.com'}
+    root = ET.parse(rp.FASTDDS_PROFILE).getroot()
+    descriptors = {d.findtext('d:transport_id', namespaces=ns): d
+                   for d in root.iterfind('.//d:transport_descriptor', ns)}
+    kinds = {k: d.findtext('d:type', namespaces=ns) for k, d in descriptors.items()}
+    assert sorted(kinds.values()) == ['SHM', 'UDPv4']
+    for key, descriptor in descriptors.items():
+        if kinds[key] == 'SHM':
+            assert int(descriptor.findtext('d:segment_size', namespaces=ns)) >= 4 * 921_654
+        else:
+            allowed = [a.text for a in descriptor.iterfind('d:interfaceWhiteList/d:address', ns)]
+            assert allowed == ['127.0.0.1']
+    (participant,) = root.iterfind('.//d:participant', ns)
+    assert participant.get('is_default_profile') == 'true'
+    rtps = participant.find('d:rtps', ns)
+    assert rtps.findtext('d:useBuiltinTransports', namespaces=ns) == 'false'
+    assert sorted(t.text for t in rtps.iterfind('d:userTransports/d:transport_id', ns)) == (
+        sorted(descriptors))
+    builtin = rtps.find('d:builtin', ns)
+    assert builtin.find('d:metatrafficMulticastLocatorList', ns) is None
+    for name in ('metatrafficUnicastLocatorList', 'initialPeersList'):
+        addresses = [a.text for a in builtin.iterfind(f'd:{name}//d:address', ns)]
+        assert addresses == ['127.0.0.1'], name
+    assert not any('239.' in (e.text or '') for e in root.iter())
+
+
+@pytest.mark.parametrize('transport', rp.TRANSPORTS)
+def test_ros_environment_stays_on_this_machine(monkeypatch, transport):
+    """Children and this process: the private domain, LOCALHOST discovery, never
+    FASTDDS_BUILTIN_TRANSPORTS (LARGE_DATA multicasts out of the network interface), and the
+    profile for ``localhost`` only."""
+    monkeypatch.setenv('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+    monkeypatch.setenv('ROS_STATIC_PEERS', '192.0.2.1')
+    monkeypatch.setenv('FASTDDS_DEFAULT_PROFILES_FILE', '/elsewhere.xml')
+    monkeypatch.delenv('ROS_AUTOMATIC_DISCOVERY_RANGE', raising=False)
+    monkeypatch.setenv('FASTRTPS_DEFAULT_PROFILES_FILE', '/elsewhere.xml')
+    monkeypatch.delenv('ROS_DISTRO', raising=False)
+    monkeypatch.setenv('ROS_DOMAIN_ID', os.environ.get('ROS_DOMAIN_ID', ''))   # restored later
+    args = ros_benchmark.parse_args(['--transport', transport, '--domain-id', '77'])
+    env = rp.configure_ros_environment(args)
+    profile = str(rp.FASTDDS_PROFILE) if transport == 'localhost' else None
+    for where in (env, os.environ):
+        assert where['ROS_DOMAIN_ID'] == '77'
+        assert where['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+        assert 'FASTDDS_BUILTIN_TRANSPORTS' not in where and 'ROS_STATIC_PEERS' not in where
+        assert where.get('FASTDDS_DEFAULT_PROFILES_FILE') == profile
+        # Fast DDS 3 (Kilted): FASTRTPS_ would only make rmw_fastrtps warn "deprecated".
+        assert 'FASTRTPS_DEFAULT_PROFILES_FILE' not in where
+    assert str(ROOT) in env['PYTHONPATH'].split(os.pathsep)
+    assert 'LARGE_DATA' not in rp.transport_label(args)
+    assert ros_benchmark.parse_args([]).transport == 'localhost'
+    with pytest.raises(SystemExit):
+        ros_benchmark.parse_args(['--no-large-data'])
+    # Fast DDS 2 (Jazzy and older) reads FASTRTPS_DEFAULT_PROFILES_FILE only.
+    settings = rp.dds_settings(transport, {'ROS_DISTRO': 'jazzy'})
+    assert settings['FASTRTPS_DEFAULT_PROFILES_FILE'] == profile
+    assert settings['FASTDDS_DEFAULT_PROFILES_FILE'] == profile
+
+
 # ------------------------------------------------------------------------------ end to end
 def test_end_to_end_three_processes(tmp_path):
     """3 s at 30 Hz with a tiny constant model (a grasp on every processed frame): the
@@ -275,4 +339,5 @@ def test_end_to_end_three_processes(tmp_path):
     assert r['camera_summary']['published'] >= r['published']
     assert r['node_window'] is not None and r['node_window']['processed'] > 0
     assert '| 30 Hz |' in result.stdout and 'wrote' in result.stdout
+    assert rp.FASTDDS_PROFILE.name in report['transport']
     assert time.monotonic() - start < 90
