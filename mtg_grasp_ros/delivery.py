@@ -20,8 +20,9 @@ LOCALHOST_VS_LARGE_DATA = (
     'FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA is set together with '
     'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: rmw_fastrtps then uses UDP on localhost and camera '
     'images arrive late (measured: 11.9 instead of 2.0 ms) or, best-effort, hardly at all. '
-    'Unset ROS_AUTOMATIC_DISCOVERY_RANGE (isolate with ROS_DOMAIN_ID) in the environments of '
-    'this node and of the camera driver.')
+    'In the environments of this node and of the camera driver, unset '
+    'ROS_AUTOMATIC_DISCOVERY_RANGE (isolate with ROS_DOMAIN_ID), or keep it and replace '
+    'LARGE_DATA by a shared-memory Fast DDS profile (README.md, "QoS and DDS transport").')
 
 
 def transport_warning(environ: Mapping[str, str]) -> Optional[str]:
