@@ -37,11 +37,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from simulation.gripper import (ARM_FORCE, CHECK_EVERY, CLOSE_SPEED, CLOSE_TIME,
-                                FINGER_THICKNESS, GRIP_FORCE, HOLD_TIME, LEFT, LIFT,
-                                LIFT_HEIGHT, LIFT_TIME, MIN_HELD_OPENING, ParallelGripper, RIGHT,
-                                SHAKE, SHAKE_AMPLITUDE, SHAKE_TIME, SUCCESS_RISE)
-from simulation.scene import Scene, TIME_STEP
+from simulation.gripper import LEFT, MIN_HELD_OPENING, ParallelGripper, RIGHT, SUCCESS_RISE
+from simulation.scene import Scene
 
 #: The widest opening (m) of the benchmark's gripper (the outside harness's 12 cm).
 DEFAULT_MAX_OPENING = 0.12
@@ -194,44 +191,17 @@ class GraspExecutor:
     def _close_and_lift(self, bodies: List[int]) -> ExecutionResult:
         world, gripper = self.world, self.gripper
         p, c = world.p, world.client
-        steps = 0
-        closed = FINGER_THICKNESS / 2.0
-        for joint, target in ((LEFT, -closed), (RIGHT, closed)):
-            p.setJointMotorControl2(gripper.body, joint, p.POSITION_CONTROL,
-                                    targetPosition=target, force=GRIP_FORCE,
-                                    maxVelocity=CLOSE_SPEED, physicsClientId=c)
-        still, last = 0, gripper.opening()
-        for _ in range(int(round(CLOSE_TIME / TIME_STEP))):
-            world.step()
-            steps += 1
-            now = gripper.opening()
-            still = still + 1 if abs(now - last) < 1e-5 else 0
-            last = now
-            if now < MIN_HELD_OPENING or still >= 6:
-                break
+        steps = gripper.close()
         touched = sorted(set(self._touching(bodies, LEFT) + self._touching(bodies, RIGHT)))
         if gripper.opening() < MIN_HELD_OPENING or not touched:
             return ExecutionResult(False, 'empty', touched=touched, steps=steps)
         start: Dict[int, float] = {
             b: p.getBasePositionAndOrientation(b, physicsClientId=c)[0][2] for b in bodies}
-        p.setJointMotorControl2(gripper.body, LIFT, p.POSITION_CONTROL,
-                                targetPosition=LIFT_HEIGHT, force=ARM_FORCE,
-                                maxVelocity=LIFT_HEIGHT / LIFT_TIME, physicsClientId=c)
-        lift_steps = int(round(LIFT_TIME / TIME_STEP)) + 6
-        shake_steps = int(round(SHAKE_TIME / TIME_STEP))
-        hold_steps = int(round(HOLD_TIME / TIME_STEP))
-        for i in range(1, lift_steps + shake_steps + hold_steps + 1):
-            k = i - lift_steps
-            if 0 < k <= shake_steps:
-                target = SHAKE_AMPLITUDE * math.sin(2 * math.pi * k / shake_steps)
-                p.setJointMotorControl2(gripper.body, SHAKE, p.POSITION_CONTROL,
-                                        targetPosition=target, force=ARM_FORCE,
-                                        physicsClientId=c)
-            world.step()
-            steps += 1
-            if i % CHECK_EVERY == 0 and not (self._touching(bodies, LEFT)
-                                             or self._touching(bodies, RIGHT)):
-                return ExecutionResult(False, 'dropped', touched=touched, steps=steps)
+        held, lift_steps = gripper.lift_and_shake(
+            lambda: bool(self._touching(bodies, LEFT) or self._touching(bodies, RIGHT)))
+        steps += lift_steps
+        if not held:
+            return ExecutionResult(False, 'dropped', touched=touched, steps=steps)
         lifted = [b for b in bodies
                   if p.getBasePositionAndOrientation(b, physicsClientId=c)[0][2] - start[b]
                   >= SUCCESS_RISE

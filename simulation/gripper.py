@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Sequence
+from typing import Callable, Sequence, Tuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -218,34 +218,33 @@ class ParallelGripper:
         finally:
             self.park()
 
-    def _run(self, obj: int) -> TrialResult:
+    def close(self) -> int:
+        """Drive both fingers to the centre, speed- and force-limited, until they stall (on an
+        object) or shut (on nothing), at most ``CLOSE_TIME``; returns the simulation steps."""
         scene = self.scene
         p, c = scene.p, scene.client
-        steps = 0
-        if self.collides((obj, scene.table)):
-            return TrialResult(False, 'collision', steps)
-        # Close: both fingers driven to the centre, speed- and force-limited.
         closed = FINGER_THICKNESS / 2.0
         for joint, target in ((LEFT, -closed), (RIGHT, closed)):
             p.setJointMotorControl2(self.body, joint, p.POSITION_CONTROL, targetPosition=target,
                                     force=GRIP_FORCE, maxVelocity=CLOSE_SPEED, physicsClientId=c)
-        still = 0
-        last = self.opening()
+        steps, still, last = 0, 0, self.opening()
         for _ in range(int(round(CLOSE_TIME / TIME_STEP))):
             scene.step()
             steps += 1
             now = self.opening()
-            # Stop early once the fingers have stalled (on the object) or shut (on nothing).
             still = still + 1 if abs(now - last) < 1e-5 else 0
             last = now
             if now < MIN_HELD_OPENING or still >= 6:
                 break
-        width = self.opening()
-        if width < MIN_HELD_OPENING or not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
-            return TrialResult(False, 'empty', steps, width)
-        start = np.array(p.getBasePositionAndOrientation(obj, physicsClientId=c)[0])
-        # Lift at constant speed along the gripper's z (back along the approach), then shake
-        # across the jaws (one sine cycle, commanded every step) and hold.
+        return steps
+
+    def lift_and_shake(self, holding: Callable[[], bool]) -> Tuple[bool, int]:
+        """Lift ``LIFT_HEIGHT`` at constant speed along the gripper's z (back along the
+        approach), shake across the jaws (one sine cycle of ``SHAKE_AMPLITUDE``, commanded
+        every step) and hold. ``holding()`` is asked every ``CHECK_EVERY`` steps; the motion
+        stops as soon as it is False. Returns ``(still holding, simulation steps)``."""
+        scene = self.scene
+        p, c = scene.p, scene.client
         p.setJointMotorControl2(self.body, LIFT, p.POSITION_CONTROL, targetPosition=LIFT_HEIGHT,
                                 force=ARM_FORCE, maxVelocity=LIFT_HEIGHT / LIFT_TIME,
                                 physicsClientId=c)
@@ -260,9 +259,25 @@ class ParallelGripper:
                                         targetPosition=target, force=ARM_FORCE,
                                         physicsClientId=c)
             scene.step()
-            steps += 1
-            if i % CHECK_EVERY == 0 and not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
-                return TrialResult(False, 'dropped', steps, width)
+            if i % CHECK_EVERY == 0 and not holding():
+                return False, i
+        return True, lift_steps + shake_steps + hold_steps
+
+    def _run(self, obj: int) -> TrialResult:
+        scene = self.scene
+        p, c = scene.p, scene.client
+        if self.collides((obj, scene.table)):
+            return TrialResult(False, 'collision', 0)
+        steps = self.close()
+        width = self.opening()
+        if width < MIN_HELD_OPENING or not (self.touches(obj, LEFT) or self.touches(obj, RIGHT)):
+            return TrialResult(False, 'empty', steps, width)
+        start = np.array(p.getBasePositionAndOrientation(obj, physicsClientId=c)[0])
+        held, lift_steps = self.lift_and_shake(
+            lambda: self.touches(obj, LEFT) or self.touches(obj, RIGHT))
+        steps += lift_steps
+        if not held:
+            return TrialResult(False, 'dropped', steps, width)
         rise = p.getBasePositionAndOrientation(obj, physicsClientId=c)[0][2] - start[2]
         if rise < SUCCESS_RISE or p.getContactPoints(obj, scene.table, physicsClientId=c):
             return TrialResult(False, 'dropped', steps, width)
