@@ -55,6 +55,7 @@ def test_publishes_all_outputs_stamped_in_the_target_frame(harness):
     assert poses.poses[0].position.x == pytest.approx(p.x)
     markers = h.received['markers'][-1].markers
     assert markers[0].action == markers[0].DELETEALL and len(markers) == 1 + 2 * 3
+    assert h.spin_until(lambda: h.stats()['published'] == 1), h.stats()  # counted after output
     s = h.stats()
     assert s['processed'] == s['published'] == 1 and s['debug_images'] == 0
     assert 'frames in 1, processed 1, published 1' in h.node.stats.summary()
@@ -376,6 +377,8 @@ def test_diagnostics_when_diagnostic_updater_is_installed(harness, monkeypatch):
     h.wait_connected()
     h.send(image_msg(), info_msg())
     h.expect_pose()
+    # The node counts a frame published after its last output went out: wait for the count.
+    assert h.spin_until(lambda: h.stats()['published'] == 1), h.stats()
     stat = task(Stat())
     assert stat.level == msgs.DiagnosticStatus.OK
     assert stat.values['published'] == '1' and 'inference p50 ms' in stat.values
