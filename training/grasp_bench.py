@@ -39,6 +39,7 @@ import time
 
 from tqdm import tqdm
 
+from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
 from simulation.objects import HELDOUT_INDICES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,8 +203,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help='look-ahead: candidate grasps tried per attempt (45)')
     parser.add_argument('--max-failures', type=int, default=3,
                         help='clutter: stop after this many failures in a row (3)')
-    parser.add_argument('--backend', default='auto', choices=('auto', 'torch', 'onnx'))
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+    parser.add_argument('--backend', default='auto', choices=BACKENDS)
+    parser.add_argument('--precision', default='auto', choices=PRECISIONS,
                         help="the node's precision (auto: bf16 on a CPU with hardware "
                              'bfloat16)')
     parser.add_argument('--json', type=Path, default=None,

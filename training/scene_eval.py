@@ -29,6 +29,7 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
+from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
 from mtg_grasp_ros.grasp import angle_difference
 from simulation.objects import HELDOUT_INDICES
 
@@ -127,8 +128,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help='largest distance (m) from the footprint that counts as on it')
     parser.add_argument('--across', type=float, default=15.0,
                         help='largest angle (deg) from the minor axis that counts as across')
-    parser.add_argument('--backend', default='auto', choices=('auto', 'torch', 'onnx'))
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+    parser.add_argument('--backend', default='auto', choices=BACKENDS)
+    parser.add_argument('--precision', default='auto', choices=PRECISIONS,
                         help="the node's precision (auto: bf16 on a CPU with hardware "
                              'bfloat16)')
     parser.add_argument('--json', type=Path, default=None, help='write records and summary')

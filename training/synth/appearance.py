@@ -81,16 +81,23 @@ def random_texture(rng: np.random.Generator, base: RGB, size: int = TEXTURE_SIZE
     return np.clip(mix * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def random_light(rng: np.random.Generator) -> Light:
-    """A light from a random azimuth, 35-90 degrees above the table, slightly tinted."""
+def _light(rng: np.random.Generator, elevation_deg, tint_max: float, ambient, diffuse,
+           specular, shadow_p: float) -> Light:
+    """A light from a random azimuth; each setting drawn uniformly from its (low, high) range,
+    always in the same order (so one look's draws never shift another's)."""
     azimuth = rng.uniform(0.0, 2 * np.pi)
-    elevation = np.radians(rng.uniform(35.0, 90.0))
+    elevation = np.radians(rng.uniform(*elevation_deg))
     direction = (float(np.cos(elevation) * np.cos(azimuth)),
                  float(np.cos(elevation) * np.sin(azimuth)), float(np.sin(elevation)))
-    tint = 1.0 - rng.uniform(0.0, 0.15, size=3)
+    tint = 1.0 - rng.uniform(0.0, tint_max, size=3)
     return Light(direction=direction, color=tuple(float(t) for t in tint),
-                 ambient=float(rng.uniform(0.45, 0.7)), diffuse=float(rng.uniform(0.3, 0.6)),
-                 specular=float(rng.uniform(0.0, 0.3)), shadow=bool(rng.random() < SHADOW_P))
+                 ambient=float(rng.uniform(*ambient)), diffuse=float(rng.uniform(*diffuse)),
+                 specular=float(rng.uniform(*specular)), shadow=bool(rng.random() < shadow_p))
+
+
+def random_light(rng: np.random.Generator) -> Light:
+    """A light from a random azimuth, 35-90 degrees above the table, slightly tinted."""
+    return _light(rng, (35.0, 90.0), 0.15, (0.45, 0.7), (0.3, 0.6), (0.0, 0.3), SHADOW_P)
 
 
 def random_object_look(rng: np.random.Generator) -> Tuple[RGB, Optional[np.ndarray]]:
@@ -140,14 +147,7 @@ LIGHT_TABLE_KINDS = ('photo', 'noise', 'paper', 'fabric')
 
 def rich_light(rng: np.random.Generator) -> Light:
     """A light from any azimuth, 20-90 degrees above the table, of random strength and tint."""
-    azimuth = rng.uniform(0.0, 2 * np.pi)
-    elevation = np.radians(rng.uniform(20.0, 90.0))
-    direction = (float(np.cos(elevation) * np.cos(azimuth)),
-                 float(np.cos(elevation) * np.sin(azimuth)), float(np.sin(elevation)))
-    tint = 1.0 - rng.uniform(0.0, 0.2, size=3)
-    return Light(direction=direction, color=tuple(float(t) for t in tint),
-                 ambient=float(rng.uniform(0.25, 0.75)), diffuse=float(rng.uniform(0.2, 0.8)),
-                 specular=float(rng.uniform(0.0, 0.5)), shadow=bool(rng.random() < RICH_SHADOW_P))
+    return _light(rng, (20.0, 90.0), 0.2, (0.25, 0.75), (0.2, 0.8), (0.0, 0.5), RICH_SHADOW_P)
 
 
 def rich_object_look(rng: np.random.Generator) -> Tuple[RGB, Optional[np.ndarray]]:
