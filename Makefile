@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo train-demo test lint benchmark soak clean
+.PHONY: demo train-demo test lint benchmark soak gpu-train gpu-check clean
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
@@ -29,6 +29,16 @@ benchmark: $(STAMP)
 # 10 minutes at 30 Hz: resident memory growth and latency trend of the node.
 soak: $(STAMP)
 	$(PY) -m tools.ros_benchmark --seconds 600 --rates 30 --rss --json runs/benchmark/soak.json
+
+# On a GPU machine: the whole model recipe (data with all cores, train on CUDA, held-out
+# accuracy, export) in one command, estimated < 10 min (README "Training and benchmarking on
+# a GPU"); `python -m training recipe --help` for the settings.
+gpu-train: $(STAMP)
+	$(PY) -m training recipe --preset gpu --out runs/gpu_recipe
+
+# The node's pipeline on CUDA, per stage and end to end, fp32 / fp16 / bf16 and ONNX Runtime.
+gpu-check: $(STAMP)
+	$(PY) -m tools.gpu_check --json runs/gpu_check.json
 
 $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed"'

@@ -183,7 +183,10 @@ def default_camera():
 
 
 def build_variants(model_path, backends: Sequence[str], threads: Sequence[int],
-                   naive: bool = True, precisions: Sequence[str] = ('auto',)) -> List[Variant]:
+                   naive: bool = True, precisions: Sequence[str] = ('auto',),
+                   device: str = 'cpu') -> List[Variant]:
+    """The naive baseline (CPU) and a node pipeline per backend, precision and thread count
+    on ``device`` (``cpu`` or ``cuda``: :func:`mtg_grasp_ros.backends.load_predictor`)."""
     camera, pose = default_camera()
     config = PipelineConfig(top_k=1, min_quality=-math.inf, object_height=0.02)
     variants: List[Variant] = []
@@ -194,7 +197,7 @@ def build_variants(model_path, backends: Sequence[str], threads: Sequence[int],
         # ONNX graphs are fp32 only: one variant per thread count there.
         for precision in (dict.fromkeys(precisions) if backend != 'onnx' else ('fp32',)):
             for n in threads:
-                pipeline = GraspPipeline.from_deploy(model_path, backend=backend, device='cpu',
+                pipeline = GraspPipeline.from_deploy(model_path, backend=backend, device=device,
                                                      threads=n, config=config,
                                                      precision=precision)
                 pipeline.warm_up()

@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     'training.label_stats',
     'training.benchmark',
     'training.demo',
+    'training.predict',
+    'training.recipe',
 )
 
 

@@ -1,0 +1,306 @@
+"""``python -m training recipe``: the whole model recipe as one command (``make gpu-train``).
+
+The steps of ``models/README.md`` ("How it was made"), run in-process one after another:
+
+1. ``synth-train``    physics-labelled data of the train objects (``training synth --split train``)
+2. ``synth-heldout``  the held-out objects (``--split heldout``, never trained on)
+3. ``train``          MTG-CNN_p (depth auxiliary task, positional loss), fold 0
+4. ``relabel``        keep the antipodal labels (``training relabel --cone``)  } only with
+5. ``finetune``       fine-tune from step 3 on them (the last epoch is kept)    } finetune_epochs
+6. ``evaluate``       top-1 accuracy on every held-out view (``training evaluate --split all``)
+7. ``export``         the deploy model (safetensors + ONNX + JSON, parity checked)
+
+Every step logs its start and duration; ``OUT/recipe.json`` gets the settings, seconds per
+step, the held-out accuracy and the exported files. All numbers live in :data:`PRESETS`.
+
+Presets: ``tiny`` (6 objects, 1 view, 128 px images, 1 + 1 epochs at 64 px on the CPU: the
+test's size) and ``gpu`` (the default model's recipe at full size, on CUDA).
+
+**Estimate for ``gpu``, not measured (no GPU was available to this work)**, one modern GPU and
+16 CPU cores. Data generation: ``training/synth/generate.py`` measured 2.4 views/s on 2 workers
+at 1024 px (0.83 core-s per view; the default ``contact`` labels cost 1.23x: ~1.0 core-s), and
+models/README's full run 1170 train views in 795 s and 388 held-out views in 354 s on 2 workers
+(1.36 and 1.8 core-s per view: slower, shared machine; taken here). 300 train objects x 4 views
+-> ~1170 views x 1.36 = 1590 core-s; 100 held-out objects x 4 -> ~388 x 1.8 = 700 core-s;
+2290 core-s / 16 workers = 143 s, +25% for looks and straggler objects: **~180 s**. Training:
+the CPU reached 16 images/s (README "Benchmark"); on a GPU the 116k-parameter network is
+bound by the 8 DataLoader workers' augmentation, assumed ~500 images/s. 30 epochs x 932 train
+views = 28,000 images = 56 s, + 30 validations of 119 views (~1 s each) + decoding the 1024 px
+PNGs once per worker (~50 s): **~140 s**; fine-tuning 15 epochs: 28 + 15 + 50 = **~95 s**;
+relabel ~10 s, held-out evaluation (388 views decoded once) ~30 s, export ~5 s, start-up ~10 s.
+Total **~470 s (~8 min)**, under the 10-minute goal with ~2 minutes to spare; replace these
+figures with the measured ``recipe.json`` seconds once it has run on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields, replace
+import json
+import logging
+import os
+from pathlib import Path
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from mtg_grasp_ros import deploy
+from mtg_grasp_ros.models import build_model
+from training import evaluate as evaluate_command
+from training import relabel as relabel_command
+from training import synth as synth_command
+from training.checkpoint import CheckpointError, save_checkpoint
+from training.evaluate import resolve_device
+from training.export import export
+from training.train import train, TrainConfig
+
+LOG = logging.getLogger('training.recipe')
+MODEL_NAME = 'mtgcnn_depth_p'
+
+
+@dataclass(frozen=True)
+class RecipeSettings:
+    """Everything a recipe run does (sizes in px, angles in degrees, memory in MB)."""
+
+    train_objects: int                 # train-split objects to simulate
+    heldout_objects: Optional[int]     # held-out objects (None: all 100)
+    views: int                         # views per object
+    image_size: int                    # px, side of the simulated images (Jacquard: 1024)
+    trials: int                        # simulated grasp trials per view
+    input_size: int                    # px, network input (the paper: 300)
+    epochs: int                        # training epochs
+    finetune_epochs: int               # epochs on the antipodal labels (0: no relabel/finetune)
+    device: str                        # torch device of training and evaluation
+    loader_workers: int                # DataLoader worker processes while training
+    cache_mb: float                    # MB of decoded views per process (x loader_workers)
+    n_folds: int = 5                   # object-wise folds; fold 0 trains
+    batch_size: int = 8
+    lr: float = 1e-3                   # Adam learning rate
+    finetune_lr: float = 5e-4
+    cone_deg: float = 15.0             # relabel: antipodal cone
+    network: str = 'mtgcnn'
+    aux: str = 'depth'
+    loss: str = 'positional'
+    seed: int = 0                      # train data, split and training seed
+    heldout_seed: int = 1
+    workers: int = 0                   # data generation processes (0: os.cpu_count())
+    init: Optional[str] = None         # start from this checkpoint (.pt) or deploy model
+    train_data: Optional[str] = None   # existing train data: skip synth-train
+    heldout_data: Optional[str] = None  # existing held-out data: skip synth-heldout
+
+    @property
+    def synth_workers(self) -> int:
+        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+
+
+#: The presets: change the v3 numbers here.
+PRESETS: Dict[str, RecipeSettings] = {
+    'gpu': RecipeSettings(train_objects=300, heldout_objects=None, views=4, image_size=1024,
+                          trials=40, input_size=300, epochs=30, finetune_epochs=15,
+                          device='cuda', loader_workers=8, cache_mb=4096.0),
+    'tiny': RecipeSettings(train_objects=6, heldout_objects=2, views=1, image_size=128,
+                           trials=12, input_size=64, epochs=1, finetune_epochs=1,
+                           device='cpu', loader_workers=0, cache_mb=256.0, n_folds=2),
+}
+#: Command-line overrides: option -> settings field (all typed by the field's default).
+OVERRIDES = {'objects': 'train_objects', 'heldout_objects': 'heldout_objects', 'views': 'views',
+             'image_size': 'image_size', 'trials': 'trials', 'input_size': 'input_size',
+             'epochs': 'epochs', 'finetune_epochs': 'finetune_epochs', 'device': 'device',
+             'workers': 'workers', 'loader_workers': 'loader_workers',
+             'batch_size': 'batch_size', 'seed': 'seed', 'init': 'init',
+             'data': 'train_data', 'heldout_data': 'heldout_data'}
+
+
+class RecipeError(RuntimeError):
+    """A step failed or a setting cannot be used (the message says which)."""
+
+
+def check_device(settings: RecipeSettings, preset: str) -> torch.device:
+    """The training device, or RecipeError saying why CUDA cannot be used."""
+    if settings.device.startswith('cuda') and not torch.cuda.is_available():
+        raise RecipeError(
+            f'the {preset} preset trains on CUDA but PyTorch sees no GPU (CPU-only torch '
+            f'build, no driver, or CUDA_VISIBLE_DEVICES empty): run it on a GPU machine, or '
+            f'add --device cpu (the same recipe on the CPU: hours), or use --preset tiny')
+    try:
+        return resolve_device(settings.device)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+
+
+def _command(module, argv: List[str]) -> int:
+    """Run one ``python -m training`` sub-command in this process; its exit code."""
+    parser = argparse.ArgumentParser(prog='python -m training')
+    module.register(parser.add_subparsers(dest='command', required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def init_checkpoint(source: Path, settings: RecipeSettings, out: Path) -> Path:
+    """A training checkpoint to start from: ``source`` itself (a ``.pt``), or one made from a
+    deploy model (grasp branch from its weights, auxiliary branch freshly initialised)."""
+    if source.suffix == '.pt':
+        return source
+    stripped, metadata = deploy.load_torch_model(source)
+    model = build_model(settings.network, metadata['input_mode'])
+    result = model.load_state_dict(stripped.state_dict(), strict=False)
+    if result.unexpected_keys or any(not k.startswith('aux') for k in result.missing_keys):
+        raise CheckpointError(f'{source}: a {metadata.get("network")} deploy model does not '
+                              f'fit {settings.network}')
+    path = out / 'init_from_model.pt'
+    save_checkpoint(path, model, {'network': settings.network, 'aux': settings.aux,
+                                  'input_mode': metadata['input_mode'],
+                                  'init': str(source)}, epoch=0)
+    return path
+
+
+class Recipe:
+    """One run: the steps in order, each timed into :attr:`steps`."""
+
+    def __init__(self, settings: RecipeSettings, preset: str, out: Path) -> None:
+        self.settings, self.preset, self.out = settings, preset, out
+        self.steps: List[Dict] = []
+        self.summary: Dict = {'preset': preset, 'settings': asdict(settings)}
+
+    def step(self, name: str, action: Callable[[], object]) -> object:
+        """Run ``action`` as step ``name``, logged and timed; RecipeError when it fails."""
+        LOG.info('step %d: %s', len(self.steps) + 1, name)
+        started = time.perf_counter()
+        try:
+            result = action()
+        except (CheckpointError, deploy.DeployModelError, ValueError, OSError) as exc:
+            result = exc
+        seconds = round(time.perf_counter() - started, 2)
+        # Sub-commands return an exit code, the others a report (or raise).
+        ok = not isinstance(result, Exception) and not (isinstance(result, int) and result)
+        self.steps.append({'name': name, 'seconds': seconds, 'ok': ok})
+        LOG.info('step %d: %s %s in %.1f s', len(self.steps), name,
+                 'done' if ok else 'FAILED', seconds)
+        if not ok:
+            raise RecipeError(f'step {name} failed' + (
+                f': {result}' if isinstance(result, Exception) else f' (exit code {result})'))
+        return result
+
+    def synth(self, split: str, objects: Optional[int], seed: int, folder: Path) -> int:
+        s = self.settings
+        argv = ['synth', '--out', str(folder), '--split', split, '--views', str(s.views),
+                '--image-size', str(s.image_size), '--trials', str(s.trials), '--seed',
+                str(seed), '--workers', str(s.synth_workers), '--quiet']
+        return _command(synth_command, argv + (['--objects', str(objects)] if objects else []))
+
+    def train(self, data: str, out: Path, epochs: int, lr: float, init: Optional[str]) -> Dict:
+        s = self.settings
+        if init:  # a checkpoint, or a deploy model made into one
+            init = str(init_checkpoint(Path(init), s, self.out))
+        config = TrainConfig(
+            data=data, out=str(out), network=s.network, aux=s.aux, loss=s.loss,
+            n_folds=s.n_folds, seed=s.seed, epochs=epochs, batch_size=s.batch_size, lr=lr,
+            input_size=s.input_size, device=s.device, workers=s.loader_workers,
+            cache_mb=s.cache_mb, init=init)
+        return train(config, show_progress=sys.stderr.isatty())
+
+    def run(self) -> Dict:
+        s, out = self.settings, self.out
+        started = time.perf_counter()
+        self.summary['device'] = str(check_device(s, self.preset))
+        out.mkdir(parents=True, exist_ok=True)
+        train_data = s.train_data or str(out / 'data' / 'train')
+        heldout_data = s.heldout_data or str(out / 'data' / 'heldout')
+        if not s.train_data:
+            self.step('synth-train', lambda: self.synth(
+                'train', s.train_objects, s.seed, Path(train_data)))
+        if not s.heldout_data:
+            self.step('synth-heldout', lambda: self.synth(
+                'heldout', s.heldout_objects, s.heldout_seed, Path(heldout_data)))
+        first = self.step('train', lambda: self.train(
+            train_data, out / 'train', s.epochs, s.lr, s.init))
+        checkpoint = first['best_checkpoint']
+        if s.finetune_epochs > 0:
+            relabelled = out / 'data' / f'train_ap{s.cone_deg:g}'
+            self.step('relabel', lambda: _command(relabel_command, [
+                'relabel', '--data', train_data, '--out', str(relabelled), '--cone',
+                str(s.cone_deg), '--quiet']))
+            tuned = self.step('finetune', lambda: self.train(
+                str(relabelled), out / 'finetune', s.finetune_epochs, s.finetune_lr,
+                checkpoint))
+            checkpoint = tuned['last_checkpoint']
+        heldout_json = out / 'heldout.json'
+        self.step('evaluate', lambda: _command(evaluate_command, [
+            'evaluate', '--checkpoint', checkpoint, '--data', heldout_data, '--split', 'all',
+            '--device', s.device, '--out', str(heldout_json)]))
+        result = json.loads(heldout_json.read_text())
+        report = self.step('export', lambda: export(Path(checkpoint), out / 'model' / MODEL_NAME,
+                                                    log=LOG.info))
+        if not report['ok']:
+            raise RecipeError('step export failed: parity check (see the log)')
+        paths = deploy.deploy_paths(report['stem'])
+        self.summary.update(
+            checkpoint=checkpoint, total_seconds=round(time.perf_counter() - started, 2),
+            heldout_accuracy=result['accuracy'], heldout_correct=result['correct'],
+            heldout_images=result['n_images'],
+            export={'stem': report['stem'], 'parity': report['parity'],
+                    'files': [str(p) for p in (paths.safetensors, paths.onnx, paths.json)
+                              if p.is_file()]})
+        return self.summary
+
+    def write(self, error: Optional[str] = None) -> Path:
+        self.summary['steps'] = self.steps
+        self.summary['error'] = error
+        path = self.out / 'recipe.json'
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.summary, indent=1) + '\n')
+        return path
+
+
+def settings_from_args(args: argparse.Namespace) -> RecipeSettings:
+    """The preset's settings with the given command-line overrides."""
+    changes = {field: getattr(args, option) for option, field in OVERRIDES.items()
+               if getattr(args, option) is not None}
+    return replace(PRESETS[args.preset], **changes)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'recipe', help='the whole model recipe in one command: synth, train, (relabel, '
+                       'fine-tune,) evaluate on held-out objects, export',
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--preset', choices=tuple(PRESETS), default='gpu',
+                        help='the settings table to start from (default: gpu)')
+    parser.add_argument('--out', required=True, type=Path,
+                        help='run folder: data/, train/, finetune/, model/, recipe.json')
+    types = {f.name: f.type for f in fields(RecipeSettings)}
+    for option, field in OVERRIDES.items():
+        kind = types[field].replace('Optional[', '').rstrip(']')
+        parser.add_argument('--' + option.replace('_', '-'), dest=option, default=None,
+                            metavar=field.upper(), type={'int': int, 'float': float}.get(
+                                kind, str),
+                            help=f'{field} (presets: ' + ', '.join(
+                                f'{name} {getattr(p, field)}' for name, p in PRESETS.items())
+                            + ')')
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 on success, 1 when a step fails, 2 for an unusable setting (e.g. no CUDA)."""
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s: %(message)s')
+    settings = settings_from_args(args)
+    recipe = Recipe(settings, args.preset, args.out)
+    try:
+        check_device(settings, args.preset)
+        LOG.info('recipe %s -> %s: %s', args.preset, args.out, settings)
+        summary = recipe.run()
+    except RecipeError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        if recipe.steps:
+            print(f'wrote {recipe.write(str(exc))}', file=sys.stderr)
+            return 1
+        return 2
+    path = recipe.write()
+    for row in recipe.steps:
+        print(f'{row["name"]:>14}: {row["seconds"]:8.1f} s')
+    print(f'held-out accuracy {100 * summary["heldout_accuracy"]:.2f}% '
+          f'({summary["heldout_correct"]}/{summary["heldout_images"]}) in '
+          f'{summary["total_seconds"]:.0f} s; model {summary["export"]["stem"]}.*; wrote {path}')
+    return 0
