@@ -9,9 +9,10 @@ live here once:
   else onnx;
 * **device** (:data:`DEVICES`): ``cpu``, ``cuda`` or ``auto`` = CUDA when the backend sees a GPU;
   ``cuda`` without one is an error, never a silent fallback;
-* **precision** (:data:`PRECISIONS`): ``fp32``, ``bf16`` (bfloat16 autocast, torch only) or
-  ``auto`` = bf16 on a CPU that computes bfloat16 in hardware (:func:`native_bf16_cpu`), else
-  fp32.
+* **precision** (:data:`PRECISIONS`): ``fp32``, ``bf16`` (bfloat16 autocast, torch only),
+  ``fp16`` (float16 autocast, torch on a CUDA device only) or ``auto`` = bf16 on a CPU that
+  computes bfloat16 in hardware (:func:`native_bf16_cpu`), else fp32 (auto never picks fp16:
+  its accuracy is unmeasured).
 
 Impossible choices raise :class:`PipelineConfigError` (at start-up, never per frame); a missing
 or corrupt model raises :class:`mtg_grasp_ros.deploy.DeployModelError`.
@@ -28,7 +29,7 @@ from mtg_grasp_ros.inference import GraspPredictor
 
 BACKENDS = ('auto', 'torch', 'onnx')
 DEVICES = ('auto', 'cuda', 'cpu')
-PRECISIONS = ('auto', 'fp32', 'bf16')
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 
 class PipelineConfigError(ValueError):
@@ -131,11 +132,16 @@ def load_predictor(path: deploy.PathLike, backend: str = 'auto', device: str = '
         resolved = resolve_device(device)
         if precision == 'auto':
             precision = 'bf16' if resolved == 'cpu' and native_bf16_cpu() else 'fp32'
+        if precision == 'fp16' and resolved != 'cuda':
+            raise PipelineConfigError(
+                f'precision fp16 needs a CUDA device (float16 autocast on the GPU) but device '
+                f'{device} runs on {resolved}; use precision: auto, fp32 or bf16 on a CPU')
         model, metadata = deploy.load_torch_model(path, device=resolved)
         return GraspPredictor(model=model, metadata=metadata, precision=precision), resolved
-    if precision == 'bf16':
-        raise PipelineConfigError('precision bf16 needs backend torch (the ONNX graph is '
-                                  'fp32); use precision: auto or fp32 with backend onnx')
+    if precision in ('bf16', 'fp16'):
+        where = 'backend torch' + (' on device cuda' if precision == 'fp16' else '')
+        raise PipelineConfigError(f'precision {precision} needs {where} (the ONNX graph is '
+                                  f'fp32); use precision: auto or fp32 with backend onnx')
     providers, resolved = onnx_providers(device)
     session, metadata = deploy.load_onnx_session(path, threads=threads or None,
                                                  providers=providers)

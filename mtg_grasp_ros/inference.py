@@ -25,7 +25,29 @@ RawMaps = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 #: The arithmetic a predictor runs in (``auto`` is resolved by
 #: :func:`mtg_grasp_ros.backends.load_predictor` before a predictor is made).
-ARITHMETIC = ('fp32', 'bf16')
+ARITHMETIC = ('fp32', 'bf16', 'fp16')
+
+#: The autocast dtype of each reduced precision (fp32 runs without autocast).
+AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+#: Precisions that need the network on a CUDA device (float16 autocast is a GPU feature here;
+#: on a CPU it is emulated and slow).
+CUDA_ONLY = ('fp16',)
+
+
+def autocast(device_type: str, precision: str) -> torch.autocast:
+    """The autocast context of ``precision`` on ``device_type`` (``'cpu'`` or ``'cuda'``).
+
+    bf16 -> bfloat16 autocast, fp16 -> float16 autocast, fp32 -> disabled. Raises ValueError
+    for an unknown precision and for fp16 off CUDA.
+    """
+    if precision not in ARITHMETIC:
+        raise ValueError(f'precision must be one of {ARITHMETIC}, got {precision!r}')
+    if precision in CUDA_ONLY and device_type != 'cuda':
+        raise ValueError(f'precision {precision} needs a CUDA device (float16 autocast), the '
+                         f'model is on {device_type}; use precision fp32 or bf16 there')
+    return torch.autocast(device_type, dtype=AUTOCAST_DTYPES.get(precision, torch.bfloat16),
+                          enabled=precision in AUTOCAST_DTYPES)
 
 
 def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray],
@@ -36,7 +58,9 @@ def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray],
     ``x`` is (C, H, W) or (N, C, H, W); each map is then (H, W) or (N, H, W). An auxiliary
     output, if the model has one, is dropped. The model is run under ``torch.inference_mode``
     on the device of its parameters, the input in ``memory_format``, under bfloat16 autocast
-    when ``precision`` is ``bf16``; its train/eval mode is left as it is.
+    when ``precision`` is ``bf16`` and float16 autocast when it is ``fp16`` (CUDA only, see
+    :func:`autocast`); the maps come back as float32 either way. Its train/eval mode is left
+    as it is.
     """
     x = torch.as_tensor(x, dtype=torch.float32)
     single = x.dim() == 3
@@ -46,8 +70,7 @@ def predict_maps(model: torch.nn.Module, x: Union[torch.Tensor, np.ndarray],
         raise ValueError(f'expected a (C, H, W) or (N, C, H, W) input, got {tuple(x.shape)}')
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device('cpu')
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                enabled=precision == 'bf16'):
+    with torch.inference_mode(), autocast(device.type, precision):
         outputs = model(x.to(device).contiguous(memory_format=memory_format))
         maps = tuple(o.float().cpu().contiguous().numpy()[:, 0]
                      for o in outputs[:len(GRASP_OUTPUTS)])
@@ -62,7 +85,8 @@ class GraspPredictor:
     ``metadata`` is the deploy model's JSON (:mod:`mtg_grasp_ros.deploy`): it gives the
     smoothing sigmas (network px), ``width_scale`` (px per unit of the width output),
     ``input_size`` and ``input_mode``; ``sigma`` / ``width_scale`` override it. ``precision``
-    is one of :data:`ARITHMETIC` (bf16 only with a torch model). Deploy models are loaded with
+    is one of :data:`ARITHMETIC` (bf16 only with a torch model, fp16 only with a torch model on
+    a CUDA device). Deploy models are loaded with
     :func:`mtg_grasp_ros.backends.load_predictor`:
 
     >>> predictor, device = load_predictor('models/mtgcnn_rgb')           # doctest: +SKIP
@@ -78,7 +102,11 @@ class GraspPredictor:
         if precision not in ARITHMETIC:
             raise ValueError(f'precision must be one of {ARITHMETIC}, got {precision!r}')
         if precision != 'fp32' and model is None:
-            raise ValueError('precision bf16 needs the torch backend (the ONNX graph is fp32)')
+            raise ValueError(f'precision {precision} needs the torch backend (the ONNX graph is '
+                             f'fp32)')
+        if precision in CUDA_ONLY and _device_type(model) != 'cuda':
+            raise ValueError(f'precision {precision} needs the model on a CUDA device (float16 '
+                             f'autocast), it is on {_device_type(model)}; use fp32 or bf16 there')
         self.precision = precision
         self.model = model.eval() if model is not None else None
         self.memory_format = torch.contiguous_format
@@ -157,5 +185,9 @@ class GraspPredictor:
 
 
 def _on_cpu(model: torch.nn.Module) -> bool:
+    return _device_type(model) == 'cpu'
+
+
+def _device_type(model: torch.nn.Module) -> str:
     parameter = next(model.parameters(), None)
-    return parameter is None or parameter.device.type == 'cpu'
+    return 'cpu' if parameter is None else parameter.device.type

@@ -93,7 +93,8 @@ class NodeParameters:
     threads: int = _param(0, 'CPU threads for inference (0 = library default)', (0, 256))
     precision: str = _param('auto', 'network arithmetic: auto = bf16 on a CPU with hardware '
                             'bfloat16 (AVX512-BF16/AMX; same held-out accuracy, half the '
-                            'inference time), else fp32; bf16 needs backend torch',
+                            'inference time), else fp32 (never fp16); bf16 needs backend '
+                            'torch; fp16 (float16) needs backend torch on a CUDA device',
                             choices=PRECISIONS)
     device_postprocess: str = _param('auto', 'smoothing/top-k on the torch device: auto = on '
                                      'CUDA only', choices=POSTPROCESS)

@@ -35,7 +35,7 @@ from mtg_grasp_ros.crop import CropRegion
 from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.grasp_geometry import Grasp3D, GraspGeometry, NoDepthError
-from mtg_grasp_ros.inference import GraspPredictor
+from mtg_grasp_ros.inference import autocast, GraspPredictor
 from mtg_grasp_ros.postprocess import GraspMaps, grasps_from_raw, top_grasps
 from mtg_grasp_ros.preprocess import network_input
 from mtg_grasp_ros.transforms import RigidTransform, TransformError
@@ -195,7 +195,7 @@ class GraspPipeline:
             return f'onnxruntime/{self.device}'
         layout = (' channels_last' if self.predictor.memory_format == torch.channels_last
                   else '')
-        precision = ' bf16' if self.predictor.precision == 'bf16' else ''
+        precision = f' {self.predictor.precision}' if self.predictor.precision != 'fp32' else ''
         return f'torch/{self.device}{layout}{precision}'
 
     def describe(self) -> str:
@@ -276,9 +276,11 @@ class GraspPipeline:
         if self.device_postprocess is not None:
             model = self.predictor.model
             tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
-            with torch.no_grad(), torch.autocast(self.torch_device.type, dtype=torch.bfloat16,
-                                                 enabled=self.predictor.precision == 'bf16'):
-                outputs = model(tensor.to(self.torch_device))[:4]
+            with torch.no_grad():
+                with autocast(self.torch_device.type, self.predictor.precision):
+                    outputs = model(tensor.to(self.torch_device))[:4]
+                # Smoothing and peak search in float32, whatever the network ran in.
+                outputs = [o.float() for o in outputs]
                 if self.torch_device.type == 'cuda':
                     torch.cuda.synchronize(self.torch_device)
                 t1 = time.perf_counter()

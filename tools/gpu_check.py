@@ -10,8 +10,9 @@ interleaved blocks and summary): per stage (``convert``, ``preprocess``, ``infer
 smooths and finds the peaks there, as the node does.
 
 A combination the node cannot run is a row marked ``unsupported`` or ``not available`` with the
-reason (fp16: :data:`mtg_grasp_ros.backends.PRECISIONS` has none; ONNX with CUDA: the CPU
-``onnxruntime`` wheel has no ``CUDAExecutionProvider``), never a crash. Without a GPU it exits
+reason (fp16 off CUDA: float16 autocast is for the GPU only; bf16 and fp16 with ONNX: the graph
+is fp32; ONNX with CUDA: the CPU ``onnxruntime`` wheel has no ``CUDAExecutionProvider``), never
+a crash. Without a GPU it exits
 2 with a message, unless ``--device cpu`` (the same check on the CPU, used by the tests).
 """
 
@@ -56,13 +57,15 @@ class Row:
     meets_target: Optional[bool] = None  # fps >= TARGET_FPS
 
 
-def unsupported_reason(backend: str, precision: str) -> Optional[str]:
-    """Why the node has no such combination, or None when it has."""
+def unsupported_reason(backend: str, precision: str, device: str = 'cuda') -> Optional[str]:
+    """Why the node has no such combination on ``device``, or None when it has."""
     if backend == 'onnx' and precision != 'fp32':
         return 'the ONNX graph is fp32 only'
     if precision not in backends.PRECISIONS:
         offered = tuple(p for p in backends.PRECISIONS if p != 'auto')
         return f'mtg_grasp_ros.backends offers precisions {offered}, no {precision}'
+    if precision == 'fp16' and device != 'cuda':
+        return 'needs CUDA: fp16 (float16 autocast) runs on a GPU only'
     return None
 
 
@@ -75,7 +78,7 @@ def prepare(model: Path, device: str, precisions: List[str], with_onnx: bool
         for precision in precisions:
             row = Row(backend, precision)
             rows.append(row)
-            reason = unsupported_reason(backend, precision)
+            reason = unsupported_reason(backend, precision, device)
             if reason:
                 row.status, row.reason = 'unsupported', reason
                 continue
@@ -85,9 +88,12 @@ def prepare(model: Path, device: str, precisions: List[str], with_onnx: bool
             except backends.PipelineConfigError as exc:
                 row.status, row.reason = 'not available', str(exc)
                 continue
-            except RuntimeError as exc:  # e.g. bf16 kernels missing on an older GPU
+            except RuntimeError as exc:  # e.g. bf16/fp16 kernels missing on an older GPU
                 row.status, row.reason = 'unsupported', f'{type(exc).__name__}: {exc}'
                 continue
+            if precision != 'fp32' and precision not in variant.name:
+                # the rows are timed together by name: keep an fp32-looking label apart
+                variant.name = f'{variant.name} {precision}'
             row.variant = variant.name
             if device == 'cpu' and precision == 'bf16' and not backends.native_bf16_cpu():
                 row.reason = 'bf16 emulated: this CPU has no hardware bfloat16'

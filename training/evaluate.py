@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from mtg_grasp_ros import backends
-from mtg_grasp_ros.inference import GraspPredictor
+from mtg_grasp_ros.inference import autocast, GraspPredictor
 from mtg_grasp_ros.postprocess import DEFAULT_WIDTH_SCALE
 from training.checkpoint import CheckpointError, model_from_checkpoint
 from training.eval_overlay import draw_overlay
@@ -53,7 +53,8 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
     """Top-1 accuracy of ``model`` on ``dataset`` (a GraspDataset, no augmentation).
 
     ``precision='bf16'`` runs the forward passes under bfloat16 autocast, as the node's
-    ``precision: bf16`` does, to measure what that costs.
+    ``precision: bf16`` does, to measure what that costs; ``'fp16'`` under float16 autocast
+    (``device`` must be CUDA, else ValueError), as ``precision: fp16`` does.
 
     ``dataset[i]`` gives ``(x, y)`` and ``dataset.ground_truth(i)`` the grasps of image ``i`` in
     the pixels of ``x``. Forward passes are batched under ``torch.no_grad`` in eval mode; the
@@ -73,8 +74,7 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
 
     sigmas = None if sigma is None else {k: sigma for k in SIGMA_KEYS}
     try:
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                             enabled=precision == 'bf16'):
+        with torch.no_grad(), autocast(device.type, precision):
             return score_top1(forward, dataset, sigmas, batch_size, width_scale, iou_threshold,
                               angle_threshold_deg, indices, progress)
     finally:
@@ -130,9 +130,10 @@ def register(subparsers) -> None:
                              "px input, scaled with the input size; a deploy model's JSON "
                              'sigmas; 0 = none)')
     parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
-                        help="bf16: bfloat16 autocast, to measure what the node's "
-                             'precision: bf16 costs (--model: backend torch only)')
+    parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',
+                        help='bf16 / fp16: bfloat16 / float16 autocast, to measure what the '
+                             "node's precision: bf16 / fp16 costs (--model: backend torch "
+                             'only; fp16: CUDA device only)')
     parser.add_argument('--backend', choices=backends.BACKENDS, default='auto',
                         help='--model only: torch (safetensors), onnx (ONNX Runtime) or auto, '
                              'as the node parameter')
@@ -230,6 +231,9 @@ def _run_checkpoint(args: argparse.Namespace) -> tuple:
     from training.dataset import GraspDataset
 
     device = resolve_device(args.device)
+    if args.precision == 'fp16' and device.type != 'cuda':
+        raise ValueError(f'--precision fp16 needs a CUDA device (float16 autocast), --device '
+                         f'{args.device} runs on {device}; use --precision fp32 or bf16 there')
     model, state = model_from_checkpoint(args.checkpoint)
     config = state['config']
     data = args.data or config.get('data')

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtg_grasp_ros import backends, deploy
+from mtg_grasp_ros import backends, deploy, inference
 from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
 from mtg_grasp_ros.crop import CropError
 from mtg_grasp_ros.debug_image import render_debug_image
@@ -329,3 +329,57 @@ def test_bf16_precision_is_close_to_fp32_and_torch_only(random_model, monkeypatc
 def test_onnx_precision_auto_is_fp32(random_onnx_model):
     onnx_auto = GraspPipeline.from_deploy(random_onnx_model, backend='onnx', precision='auto')
     assert onnx_auto.predictor.precision == 'fp32'
+
+
+def test_fp16_precision_needs_torch_on_cuda(random_model, monkeypatch):
+    """fp16 (float16 autocast) is a GPU precision: refused at start-up on a CPU (also when
+    device auto finds no GPU) and with ONNX, naming the value and what to use instead; auto
+    never picks it."""
+    assert 'fp16' in backends.PRECISIONS
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for device in ('cpu', 'auto'):
+        with pytest.raises(PipelineConfigError,
+                           match=r'precision fp16 needs a CUDA device.*fp32 or bf16'):
+            GraspPipeline.from_deploy(random_model, backend='torch', device=device,
+                                      precision='fp16')
+    for device in ('cpu', 'auto'):
+        with pytest.raises(PipelineConfigError,
+                           match=r'precision fp16 needs backend torch on device cuda.*fp32'):
+            GraspPipeline.from_deploy(random_model, backend='onnx', device=device,
+                                      precision='fp16')
+    for native in (True, False):
+        monkeypatch.setattr(backends, 'native_bf16_cpu', lambda: native)
+        auto = GraspPipeline.from_deploy(random_model, backend='torch', device='auto',
+                                         precision='auto')
+        assert auto.predictor.precision in ('bf16', 'fp32')
+
+
+def test_fp16_predictor_and_autocast_refuse_a_cpu_model():
+    """The predictor and its autocast context hold the same rule as the loader; fp16 maps to
+    float16 autocast, bf16 to bfloat16, fp32 to none."""
+    with pytest.raises(ValueError, match='fp16 needs the model on a CUDA device'):
+        GraspPredictor(model=RedDetector(), precision='fp16')
+    with pytest.raises(ValueError, match='fp16 needs a CUDA device'):
+        inference.autocast('cpu', 'fp16')
+    with pytest.raises(ValueError, match='precision must be one of'):
+        inference.autocast('cpu', 'fp8')
+    assert inference.AUTOCAST_DTYPES == {'bf16': torch.bfloat16, 'fp16': torch.float16}
+    bf16, fp32 = inference.autocast('cpu', 'bf16'), inference.autocast('cpu', 'fp32')
+    assert bf16.fast_dtype == torch.bfloat16 and bf16._enabled and not fp32._enabled
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
+def test_fp16_on_cuda_is_close_to_fp32(random_model):
+    """On a GPU: float16 autocast, float32 maps close to fp32's, the label says fp16, and the
+    device post-processing runs on its outputs."""
+    x = np.random.default_rng(4).normal(size=(3, SIZE, SIZE)).astype(np.float32) * 0.2
+    fp32 = GraspPipeline.from_deploy(random_model, backend='torch', device='cuda',
+                                     precision='fp32')
+    fp16 = GraspPipeline.from_deploy(random_model, backend='torch', device='cuda',
+                                     precision='fp16')
+    assert fp16.predictor.precision == 'fp16' and fp16.backend_label.endswith('fp16')
+    for a, b in zip(fp32.predictor.raw_maps(x), fp16.predictor.raw_maps(x)):
+        assert a.dtype == b.dtype == np.float32
+        assert float(np.abs(a - b).max()) <= 0.01 * (float(np.abs(a).max()) + 1e-6)
+    assert fp16.device_postprocess is not None
+    fp16.warm_up()
