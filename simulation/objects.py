@@ -8,6 +8,13 @@ folder (sorted by path, an OBJ that a URDF beside it already uses is skipped) is
 id is its file stem with every character other than letters, digits and ``-`` replaced by ``-``
 (Jacquard-style loaders split ``<view>_<id>`` at the first underscore, so ids carry none).
 
+Procedural shapes (:mod:`simulation.shapes`: boxes, plates, bars, cylinders, discs, capsules,
+convex superquadrics, L/T compounds): shape ``n`` (0..499) has the stable id ``sNNN`` and the
+catalogue index ``SHAPE_INDEX_OFFSET + n`` (1000 + n), so its index differs from every random_urdfs
+object's (the index seeds the generator's per-object randomness) and ``index % 10 == n % 10``: the
+held-out shapes are s000, s010, ..., s490. :func:`list_objects` with ``shapes='procedural'`` lists
+them, ``'both'`` lists random_urdfs and then them; the default ``'random_urdfs'`` is unchanged.
+
 Held-out objects: the object at catalogue index ``i`` is held out when ``i % 10 == 0``. For
 random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100 objects,
 :data:`HELDOUT_INDICES`). They never appear in data generated with ``--split train`` and are
@@ -38,6 +45,12 @@ HELDOUT_INDICES: Tuple[int, ...] = tuple(range(0, RANDOM_URDF_COUNT, HELDOUT_EVE
 HELDOUT_OBJECT_IDS: Tuple[str, ...] = tuple(f'r{i:03d}' for i in HELDOUT_INDICES)
 
 SPLITS = ('train', 'heldout', 'all')
+
+#: Catalogues :func:`list_objects` can list: pybullet's random_urdfs, the procedural shapes, both.
+SHAPE_SOURCES = ('random_urdfs', 'procedural', 'both')
+
+#: Catalogue index of procedural shape 0 (a multiple of HELDOUT_EVERY: the held-out rule holds).
+SHAPE_INDEX_OFFSET = RANDOM_URDF_COUNT
 
 _UNSAFE = re.compile(r'[^A-Za-z0-9-]')
 
@@ -104,12 +117,29 @@ def parse_object_ids(text: str) -> List[int]:
     return ids
 
 
-def list_objects(object_dir: Optional[str] = None) -> List[ObjectSpec]:
-    """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder.
+def list_shapes(cache_dir: Optional[str] = None) -> List[ObjectSpec]:
+    """The procedural shapes s000..s499 (index SHAPE_INDEX_OFFSET + n), their URDFs written
+    into ``cache_dir`` (default: :func:`simulation.shapes.default_cache_dir`) if not there."""
+    from simulation.shapes import shape_urdf, SHAPE_COUNT
+    return [ObjectSpec(SHAPE_INDEX_OFFSET + n, f's{n:03d}', shape_urdf(n, cache_dir))
+            for n in range(SHAPE_COUNT)]
+
+
+def list_objects(object_dir: Optional[str] = None, shapes: str = 'random_urdfs',
+                 shape_dir: Optional[str] = None) -> List[ObjectSpec]:
+    """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder;
+    ``shapes`` (one of SHAPE_SOURCES) replaces random_urdfs by the procedural shapes
+    (``'procedural'``, files in ``shape_dir``) or adds them (``'both'``).
 
     Raises FileNotFoundError when random_urdfs is incomplete, ``object_dir`` is not a folder or
-    holds no model file.
+    holds no model file; ValueError for an unknown ``shapes`` or shapes with ``object_dir``.
     """
+    if shapes not in SHAPE_SOURCES:
+        raise ValueError(f'shapes must be one of {SHAPE_SOURCES}, got {shapes!r}')
+    if shapes != 'random_urdfs':
+        if object_dir is not None:
+            raise ValueError('procedural shapes cannot be combined with an object folder')
+        return (list_objects() if shapes == 'both' else []) + list_shapes(shape_dir)
     if object_dir is None:
         specs = [ObjectSpec(i, f'r{i:03d}', random_urdf_path(i))
                  for i in range(RANDOM_URDF_COUNT)]

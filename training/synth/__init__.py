@@ -17,6 +17,12 @@ every URDF and OBJ under ``--object-dir``. Object ``NNN`` is called ``rNNN``. He
 object whose catalogue index is a multiple of 10 (``HELDOUT_OBJECT_IDS`` = r000, r010, ...,
 r990; 100 objects) never appears with ``--split train`` (the default) and is all there is with
 ``--split heldout``. Each object is rescaled so its largest side is 5-13 cm.
+``--shapes procedural`` uses :mod:`simulation.shapes` instead: 500 procedural shapes like real
+graspable things (boxes, flat plates, long bars, cylinders from discs to bottles, capsules,
+convex superquadrics from rounded blocks to ellipsoids, L and T compounds), ids ``s000..s499``,
+held out by the same rule (s000, s010, ..., s490), written as OBJ + URDF into
+``~/.cache/mtg_grasp_ros/shapes``; ``--shapes both`` draws from random_urdfs and the shapes
+together; the default ``random_urdfs`` reproduces earlier runs.
 
 Per view (:mod:`.generate`, :mod:`simulation.scene`, :mod:`.appearance`, :mod:`.framing`): the
 object is dropped with a random orientation and settles; the plane and object get random colours
@@ -32,6 +38,14 @@ if it penetrates anything), closes, lifts 10 cm, shakes +-2 cm across the jaws a
 the object's centre of mass rose >= 5 cm, it touches both fingers and not the plane.
 Candidates (:mod:`.sampling`) are centred on the object mask; those whose fingers would hit the
 object on the way down (checked in the depth image) never reach the simulator.
+
+Clutter views (``--clutter P``, default 0; :mod:`.clutter`): a share P of the views show the
+object with 1..K (``--clutter-objects``, default 4) neighbours drawn from the same split (never a
+held-out object in a train run), rescaled to 4-9 cm, dropped around it and onto the pile and
+settled together; the Jacquard-like camera frames the whole group. Grasps are tried on every
+visible object (the trials split among them, at least 8 each; fingers checked against all of
+them) and all are written: the mask is the union of the objects', ``views.json`` records the
+neighbours and the grasps per object. Such files still sit under the first object's folder.
 
 Label openings (``--opening``, :func:`.sampling.label_opening`): ``contact`` (default,
 Jacquard's convention: close to the object's width at the grasp) writes the trial's contact
@@ -54,7 +68,7 @@ import os
 from pathlib import Path
 import textwrap
 
-from simulation.objects import HELDOUT_OBJECT_IDS, SPLITS
+from simulation.objects import HELDOUT_OBJECT_IDS, SHAPE_SOURCES, SPLITS
 
 __all__ = ['HELDOUT_OBJECT_IDS', 'register', 'run', 'draw_preview']
 
@@ -82,8 +96,11 @@ outputs:  DIR/<id>/<view>_<id>_RGB.png            RGB, size x size
           DIR/<id>/<view>_<id>_grasps.txt         x;y;theta;w;h per successful grasp
           DIR/summary.json (counts, grasps per view, throughput, disk), DIR/views.json
           (per view: camera intrinsics and pose, trial outcomes)
+clutter:  --clutter P: share of views with 1..K (--clutter-objects) neighbours of the same
+          split around the object, grasps on all of them; mask = all objects
 objects:  pybullet_data/random_urdfs NNN is called rNNN; held out ({len(HELDOUT_OBJECT_IDS)}):
-          every catalogue index % 10 == 0 (r000, r010, ..., r990)
+          every catalogue index % 10 == 0 (r000, r010, ..., r990); --shapes procedural:
+          boxes, plates, bars, cylinders, capsules, superquadrics, L/T called sNNN (s000..s499)
 '''
 
 
@@ -111,6 +128,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--object-dir', type=Path, default=None,
                         help='folder of *.urdf / *.obj objects to use instead of '
                              'pybullet_data/random_urdfs')
+    parser.add_argument('--shapes', choices=SHAPE_SOURCES, default='random_urdfs',
+                        help='object catalogue: random_urdfs (default), procedural (boxes, '
+                             'cylinders, capsules, superquadrics, L/T: sNNN) or both')
     parser.add_argument('--image-size', type=int, default=1024,
                         help="image side in pixels (Jacquard's 1024; e.g. 256 for a quick run)")
     parser.add_argument('--trials', type=int, default=40,
@@ -156,16 +176,25 @@ def register(subparsers) -> argparse.ArgumentParser:
     looks.add_argument('--sensor-effects', action=argparse.BooleanOptionalAction, default=True,
                        help='degrade the written RGB like a camera (blur, Gaussian noise, JPEG '
                             're-encoding at quality 35-95; never depth or mask; default: on)')
+    # Clutter views (.clutter): X plus neighbours of the same split, grasps on all of them.
+    parser.add_argument('--clutter', type=probability, default=0.0, metavar='P',
+                        help='share of clutter views (default 0): the object plus 1..K '
+                             'neighbours from the same split (4-9 cm, dropped around and onto '
+                             'it, settled together), grasps tried and written on every visible '
+                             'object, mask = all objects')
+    parser.add_argument('--clutter-objects', type=int, default=4, metavar='K',
+                        help='largest number of neighbours in a clutter view (default 4)')
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate the data set described by ``args``; print and save a summary."""
-    from training.synth.generate import format_summary, generate, SynthConfig
+    from training.synth.generate import generate, SynthConfig
+    from training.synth.report import format_summary
     from simulation.objects import list_objects, select_objects
 
-    for name in ('views', 'image_size', 'trials', 'workers'):
+    for name in ('views', 'image_size', 'trials', 'workers', 'clutter_objects'):
         if getattr(args, name) < 1:
             print(f'error: --{name.replace("_", "-")} must be at least 1')
             return 2
@@ -173,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
         print('error: --image-size must be at least 64 pixels')
         return 2
     try:
-        catalogue = list_objects(str(args.object_dir) if args.object_dir else None)
+        catalogue = list_objects(str(args.object_dir) if args.object_dir else None,
+                                 shapes=getattr(args, 'shapes', 'random_urdfs'))
         specs = select_objects(catalogue, args.split, args.objects, args.seed)
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}')
@@ -184,9 +214,12 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(out=str(args.out), views=args.views, image_size=args.image_size,
                          trials=args.trials, seed=args.seed, opening=args.opening,
                          looks=args.looks, robot_views=args.robot_views,
-                         sensor_effects=args.sensor_effects)
+                         sensor_effects=args.sensor_effects, clutter=args.clutter,
+                         clutter_objects=args.clutter_objects)
+    # Clutter neighbours come from the whole split (never held-out ones in a train run).
+    pool = select_objects(catalogue, args.split, None, args.seed)
     summary = generate(specs, config, workers=min(args.workers, len(specs)),
-                       progress=not args.quiet)
+                       progress=not args.quiet, pool=pool)
     print(format_summary(summary))
     print(f'wrote {args.out}/summary.json')
     if args.preview is not None:

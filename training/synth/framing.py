@@ -19,6 +19,7 @@ The policies only (NumPy random draws); the camera itself is :class:`simulation.
 from __future__ import annotations
 
 import math
+from typing import Tuple
 
 import numpy as np
 
@@ -35,16 +36,17 @@ MAX_TILT_DEG = 10.0
 
 
 def random_top_down_camera(rng: np.random.Generator, target, extent: float, size: int,
-                           fov_deg: float = FOV_DEG) -> SimCamera:
+                           fov_deg: float = FOV_DEG,
+                           fill_range: Tuple[float, float] = FILL_RANGE) -> SimCamera:
     """A square ``size`` px camera looking down at ``target`` (world, m), framed so ``extent``
-    metres fill a random 30-50% of the view.
+    metres fill a random share in ``fill_range`` (default 30-50%) of the view.
 
     The distance (0.2-1.5 m) follows from the fill fraction; the optical axis is tilted up to
     MAX_TILT_DEG from vertical in a random direction, the image rotated by a random yaw and the
     object shifted off-centre by up to 10% of the view.
     """
     tan_half = math.tan(math.radians(fov_deg) / 2.0)
-    fill = rng.uniform(*FILL_RANGE)
+    fill = rng.uniform(*fill_range)
     distance = float(np.clip(extent / (fill * 2.0 * tan_half), 0.2, 1.5))
     view_width = 2.0 * distance * tan_half
     target = np.asarray(target, dtype=np.float64) + np.append(
@@ -128,12 +130,15 @@ def random_robot_camera(rng: np.random.Generator, target, size: int,
 
 
 def random_view_camera(rng: np.random.Generator, target, extent: float, size: int,
-                       robot_p: float = 0.0) -> SimCamera:
-    """A robot view with probability ``robot_p``, else a Jacquard-like one.
+                       robot_p: float = 0.0,
+                       fill_range: Tuple[float, float] = FILL_RANGE) -> SimCamera:
+    """A robot view with probability ``robot_p``, else a Jacquard-like one (``extent`` filling
+    a share in ``fill_range`` of it; clutter views frame their group wider, see
+    :data:`.clutter.GROUP_FILL_RANGE`).
 
     With ``robot_p`` 0 nothing extra is drawn from ``rng``, so the views (and everything drawn
     after them) are exactly those of :func:`random_top_down_camera`.
     """
     if robot_p > 0.0 and rng.random() < robot_p:
         return random_robot_camera(rng, target, size, extent)
-    return random_top_down_camera(rng, target, extent, size)
+    return random_top_down_camera(rng, target, extent, size, fill_range=fill_range)

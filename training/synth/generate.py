@@ -8,7 +8,8 @@ seed and the object only, not on the number of workers or the order they finish 
 A view attempt that yields no successful grasp (object resting in a pose too wide for the
 gripper, say) is discarded and the object dropped again, up to ``2 * views`` attempts; the views
 that are written are numbered 0, 1, ... without gaps. An object with no successful view gets no
-folder at all and is listed in the summary.
+folder at all and is listed in the summary. Clutter views (X with neighbours, grasps on all of
+them) and the trial loop of every view: :mod:`.clutter`.
 
 Throughput measured on the 2-core development machine (``--workers 2``, default 40 trials per
 view, other jobs sharing the machine at times): 1024 px, 50 objects x 4 views in 82 s, i.e.
@@ -23,11 +24,8 @@ views (1024 px, ``--workers 1``, shared machine) 1.64x the trials, 214 s instead
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
-import json
 import multiprocessing
-import os
 from pathlib import Path
 import time
 from typing import Dict, List, Optional, Sequence
@@ -37,12 +35,12 @@ import numpy as np
 
 from simulation.gripper import build_grippers
 from simulation.objects import ObjectSpec
-from simulation.poses import pose_to_grasp
 from simulation.scene import random_quaternion, Scene
 from training.synth.appearance import object_look, random_look
+import training.synth.clutter as clutter
 from training.synth.framing import random_view_camera
-from training.synth.sampling import (deduplicate, label_opening, OPENINGS, OpeningStats,
-                                     sample_candidates, SamplerStats)
+from training.synth.report import summarise, views_table, write_json
+from training.synth.sampling import OPENINGS
 from training.synth.sensor import apply_sensor_effects
 from training.synth.stereo import simulate_stereo_depth
 from training.synth.writer import SUFFIXES, write_view
@@ -70,6 +68,9 @@ class SynthConfig:
     looks: str = 'plain'
     robot_views: float = 0.0
     sensor_effects: bool = False
+    #: Share of clutter views and their largest number of neighbours (:mod:`.clutter`).
+    clutter: float = 0.0
+    clutter_objects: int = 4
 
     @property
     def max_attempts(self) -> int:
@@ -93,6 +94,8 @@ class ViewRecord:
     scene_s: float
     trial_s: float
     write_s: float
+    #: clutter (bool), neighbours (ids), object_grasps (per id), neighbour_failures.
+    clutter: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -124,8 +127,10 @@ def _clear_object(out: Path, object_id: str) -> None:
                 path.unlink()
 
 
-def generate_object(spec: ObjectSpec, config: SynthConfig) -> ObjectRecord:
-    """Simulate and write all views of one object; return what was done."""
+def generate_object(spec: ObjectSpec, config: SynthConfig,
+                    pool: Sequence[ObjectSpec] = ()) -> ObjectRecord:
+    """Simulate and write all views of one object (clutter neighbours from ``pool``, the
+    split's objects); return what was done."""
     start = time.perf_counter()
     out = Path(config.out)
     _clear_object(out, spec.object_id)
@@ -139,12 +144,15 @@ def generate_object(spec: ObjectSpec, config: SynthConfig) -> ObjectRecord:
             break
         record.attempts += 1
         view_rng = object_rng(config.seed, spec.index, attempt)
+        plans = clutter.draw_neighbours(  # its own generator: --clutter 0 draws nothing extra
+            object_rng(config.seed, spec.index, attempt, clutter.CLUTTER_STREAM),
+            config.clutter, config.clutter_objects, pool, spec, config.looks)
         with Scene() as scene:
             if scale is None:
                 scale = float(target_size / max(float(scene.native_extent(spec.path).max()),
                                                 1e-4))
             result = _simulate_view(scene, spec, config, view_rng, scale, object_rgb,
-                                    object_texture, record)
+                                    object_texture, record, plans)
         if result is None:
             continue
         view = len(record.views)
@@ -162,61 +170,53 @@ def generate_object(spec: ObjectSpec, config: SynthConfig) -> ObjectRecord:
 
 def _simulate_view(scene: Scene, spec: ObjectSpec, config: SynthConfig,
                    rng: np.random.Generator, scale: float, object_rgb, object_texture,
-                   record: ObjectRecord) -> Optional[tuple]:
-    """One attempt: drop, settle, render, try grasps. None when it yields no usable view."""
+                   record: ObjectRecord, plans=None) -> Optional[tuple]:
+    """One attempt: drop, settle, render, try grasps. None when it yields no usable view.
+
+    ``plans``: the neighbours of a clutter view (:func:`.clutter.draw_neighbours`), or None."""
     t0 = time.perf_counter()
     body = scene.drop(spec.path, scale, random_quaternion(rng))
     if not scene.settle([body]):  # still rolling after 4 s: trials would start from a moving one
         return None
-    lo, hi = scene.aabb(body)
-    centre = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.0])
-    camera = random_view_camera(rng, centre, float(max(hi[0] - lo[0], hi[1] - lo[1])),
-                                config.image_size, config.robot_views)
+    neighbours = clutter.place_neighbours(scene, body, plans or [])
+    if neighbours is None:  # still moving after 8 s
+        return None
+    bodies = [body] + [n.body for n in neighbours]
+    centre, extent, fill = clutter.group_box(scene, bodies)
+    camera = random_view_camera(rng, centre, extent, config.image_size, config.robot_views, fill)
     look, paint = random_look(rng, object_rgb, object_texture, config.looks)
     scene.apply_appearance(look, body)
+    clutter.dress_neighbours(scene, neighbours, config.looks)
     render = scene.render(camera, look.light)
-    rgb, depth = render.rgb, render.depth
+    rgb, depth, seg = render.rgb, render.depth, render.segmentation
     if paint is not None:  # rich looks: support and object textures at their true size
-        rgb = paint.apply(rgb, render.segmentation, depth, camera, scene.table, body)
-    mask = np.where(render.mask(body), 255, 0).astype(np.uint8)
+        rgb = paint.apply(rgb, seg, depth, camera, scene.table, body)
+    rgb = clutter.paint_neighbours(rgb, seg, depth, camera, neighbours, config.looks)
+    masks = [render.mask(b) for b in bodies]
+    mask = np.where(np.any(masks, axis=0), 255, 0).astype(np.uint8)
     scene_s = time.perf_counter() - t0
-    if (mask > 0).mean() < MIN_MASK_FRACTION:
+    if masks[0].mean() < MIN_MASK_FRACTION:
         return None
 
     t0 = time.perf_counter()
     grippers = build_grippers(scene)
     state = scene.p.saveState(physicsClientId=scene.client)
-    stats = SamplerStats()
-    opening_stats = OpeningStats()
-    reasons: Counter = Counter()
-    successes = []
-    trials = 0
-    for cand in sample_candidates(rng, camera, depth, mask, config.trials, stats=stats):
-        gripper = grippers[cand.jaw_size]
-        result = gripper.trial(body, cand.position, cand.rotation, cand.opening, state)
-        trials += 1
-        reasons[result.reason] += 1
-        if not result.success:
-            continue
-        opening = label_opening(config.opening, cand, result, gripper, body, state, camera,
-                                depth, opening_stats)
-        if opening is not None:
-            row, col = int(round(cand.grasp.row)), int(round(cand.grasp.col))
-            successes.append(pose_to_grasp(camera, cand.position, cand.rotation, opening,
-                                           cand.jaw_size, float(depth[row, col])))
+    out = clutter.try_grasps(scene, grippers, state, rng, camera, depth, bodies, masks,
+                             config.trials, config.opening, config.image_size)
     trial_s = time.perf_counter() - t0
-    record.trials += trials
-    record.retrials += opening_stats.retrials
-    record.successes += reasons['success']
+    record.trials += out.trials
+    record.retrials += out.validation.retrials
+    record.successes += out.reasons['success']
     record.trial_s += trial_s
-    grasps = deduplicate(successes, config.image_size)
+    grasps = [g for gs in out.grasps for g in gs]
     if not grasps:
         return None
     stereo = simulate_stereo_depth(depth, camera.focal, rng)
-    info = dict(grasps=len(grasps), trials=trials, successes=reasons['success'],
-                reasons=dict(sorted(reasons.items())), sampler=asdict(stats),
-                validation=asdict(opening_stats),
-                camera=camera.to_dict(), scale=scale, scene_s=scene_s, trial_s=trial_s)
+    info = dict(grasps=len(grasps), trials=out.trials, successes=out.reasons['success'],
+                reasons=dict(sorted(out.reasons.items())), sampler=asdict(out.sampler),
+                validation=asdict(out.validation), camera=camera.to_dict(), scale=scale,
+                scene_s=scene_s, trial_s=trial_s,
+                clutter=clutter.view_info(spec, neighbours, plans is not None, out))
     return rgb, depth, stereo, mask, grasps, info
 
 
@@ -228,19 +228,20 @@ def _init_worker() -> None:
 
 
 def _task(job) -> ObjectRecord:
-    spec, config = job
+    spec, config, pool = job
     try:
-        return generate_object(spec, config)
+        return generate_object(spec, config, pool)
     except Exception as exc:  # one unloadable model must not end a run of hundreds
         return ObjectRecord(object_id=spec.object_id, index=spec.index,
                             error=f'{type(exc).__name__}: {exc} ({spec.path})')
 
 
 def generate(specs: Sequence[ObjectSpec], config: SynthConfig, workers: int = 1,
-             progress: bool = True) -> dict:
+             progress: bool = True, pool: Optional[Sequence[ObjectSpec]] = None) -> dict:
     """Generate every object (in ``workers`` processes), write the summaries, return the summary.
 
-    ``workers <= 1`` runs in this process (no pool), which is what the tests and a debugger use.
+    ``pool``: the objects clutter neighbours are drawn from (default ``specs``; the CLI passes
+    the whole split). ``workers <= 1`` runs in this process (no pool), as tests and debuggers do.
     """
     from tqdm import tqdm
 
@@ -248,17 +249,18 @@ def generate(specs: Sequence[ObjectSpec], config: SynthConfig, workers: int = 1,
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     records: List[ObjectRecord] = []
-    jobs = [(s, config) for s in specs]
+    pool = tuple(specs if pool is None else pool) if config.clutter > 0 else ()
+    jobs = [(s, config, pool) for s in specs]
     bar = tqdm(total=len(jobs), unit='obj', disable=not progress, dynamic_ncols=True)
-    pool = None
+    procs = None
     try:
         if workers <= 1:
             _init_worker()
             iterator = map(_task, jobs)
         else:
             # spawn: a clean interpreter per worker, whatever the parent imported (torch, ...).
-            pool = multiprocessing.get_context('spawn').Pool(workers, initializer=_init_worker)
-            iterator = pool.imap_unordered(_task, jobs, chunksize=1)
+            procs = multiprocessing.get_context('spawn').Pool(workers, initializer=_init_worker)
+            iterator = procs.imap_unordered(_task, jobs, chunksize=1)
         for record in iterator:
             records.append(record)
             bar.set_postfix(views=sum(len(r.views) for r in records),
@@ -266,94 +268,12 @@ def generate(specs: Sequence[ObjectSpec], config: SynthConfig, workers: int = 1,
             bar.update(1)
     finally:
         bar.close()
-        if pool is not None:  # every result is in (or we are failing): stop the workers
-            pool.terminate()
-            pool.join()
+        if procs is not None:  # every result is in (or we are failing): stop the workers
+            procs.terminate()
+            procs.join()
     wall = time.perf_counter() - start
     records.sort(key=lambda r: r.index)
     summary = summarise(records, config, wall, workers)
-    _write_json(out / 'views.json', _views_table(records))
-    _write_json(out / 'summary.json', summary)
+    write_json(out / 'views.json', views_table(records))
+    write_json(out / 'summary.json', summary)
     return summary
-
-
-def summarise(records: Sequence[ObjectRecord], config: SynthConfig, wall: float,
-              workers: int) -> dict:
-    """The run's figures (also written to ``summary.json``)."""
-    views = [v for r in records for v in r.views]
-    per_view = [v.grasps for v in views]
-    trials = sum(r.trials for r in records)
-    retrials = sum(r.retrials for r in records)
-    trial_s = sum(r.trial_s for r in records)
-    scene_s = sum(v.scene_s for v in views)
-    reasons: Counter = Counter()
-    validation: Counter = Counter()
-    for v in views:
-        reasons.update(v.reasons)
-        validation.update(v.validation)
-    return {
-        'config': asdict(config),
-        'workers': workers,
-        'objects_requested': len(records),
-        'objects_written': sum(1 for r in records if r.views),
-        'objects_without_grasps': [r.object_id for r in records if not r.views and not r.error],
-        'objects_failed': {r.object_id: r.error for r in records if r.error},
-        'objects_with_fewer_views': [r.object_id for r in records
-                                     if 0 < len(r.views) < config.views],
-        'object_ids': [r.object_id for r in records if r.views],
-        'views': len(views),
-        'view_attempts': sum(r.attempts for r in records),
-        'grasps': int(sum(per_view)),
-        'grasps_per_view': {
-            'mean': float(np.mean(per_view)) if per_view else 0.0,
-            'min': int(min(per_view)) if per_view else 0,
-            'max': int(max(per_view)) if per_view else 0},
-        'trials': trials,
-        'trial_successes': sum(r.successes for r in records),
-        'trial_outcomes_of_written_views': dict(sorted(reasons.items())),
-        'validation_trials': retrials,
-        'validation_of_written_views': dict(sorted(validation.items())),
-        'seconds_wall': wall,
-        'views_per_second': len(views) / wall if wall > 0 else 0.0,
-        'trials_per_second': trials / wall if wall > 0 else 0.0,
-        'trials_per_cpu_second': (trials + retrials) / trial_s if trial_s > 0 else 0.0,
-        'scene_seconds_per_view': scene_s / len(views) if views else 0.0,
-        'disk_bytes': int(sum(r.bytes for r in records)),
-    }
-
-
-def _views_table(records: Sequence[ObjectRecord]) -> list:
-    """Per written view: camera (intrinsics, pose), scale and trial counts; no timings."""
-    return [{'object_id': r.object_id, 'view': v.view, 'attempt': v.attempt,
-             'grasps': v.grasps, 'trials': v.trials, 'successes': v.successes,
-             'reasons': v.reasons, 'sampler': v.sampler, 'validation': v.validation,
-             'scale': v.scale,
-             'camera': v.camera} for r in records for v in r.views]
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name('.tmp' + path.name)
-    tmp.write_text(json.dumps(data, indent=1) + '\n', encoding='utf-8')
-    os.replace(tmp, path)
-
-
-def format_summary(summary: dict) -> str:
-    """Human-readable lines of the summary, for the end of a CLI run."""
-    g = summary['grasps_per_view']
-    lines = [
-        f"objects: {summary['objects_written']} written of {summary['objects_requested']}"
-        + (f" (no graspable view: {', '.join(summary['objects_without_grasps'])})"
-           if summary['objects_without_grasps'] else ''),
-        *(f'FAILED {k}: {v}' for k, v in summary['objects_failed'].items()),
-        f"views: {summary['views']} ({summary['view_attempts']} attempts)",
-        f"grasps per view: mean {g['mean']:.1f}, min {g['min']}, max {g['max']} "
-        f"({summary['grasps']} in all)",
-        f"trials: {summary['trials']} ({summary['trial_successes']} successful) + "
-        f"{summary['validation_trials']} validating {summary['config']['opening']} openings, "
-        f"{summary['trials_per_second']:.1f}/s wall (first trials), "
-        f"{summary['trials_per_cpu_second']:.0f}/s per worker while trying grasps",
-        f"time: {summary['seconds_wall']:.1f} s wall, {summary['views_per_second']:.2f} views/s, "
-        f"drop+settle+render {summary['scene_seconds_per_view'] * 1000:.0f} ms/view",
-        f"disk: {summary['disk_bytes'] / 1e6:.1f} MB",
-    ]
-    return '\n'.join(lines)
