@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
 from simulation.objects import HELDOUT_INDICES
+from simulation.planners import DEFAULT_OBJECT_HEIGHT
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / 'models' / 'mtgcnn_depth_p'
@@ -194,8 +195,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                              'objects are 0.08-0.12, as the simulated camera shows them)')
     parser.add_argument('--planners', nargs='+', default=list(PLANNERS), choices=PLANNERS,
                         help='planners to run, in this order (default all three)')
-    parser.add_argument('--object-height', type=float, default=0.03,
-                        help="node's object_height and the baseline's grasp plane (m, 0.03)")
+    parser.add_argument('--object-height', type=float, default=DEFAULT_OBJECT_HEIGHT,
+                        help="node's object_height and the baseline's grasp plane, where the "
+                             'guarded descent aims the fingertips (m, default '
+                             f'{DEFAULT_OBJECT_HEIGHT}: just above the table)')
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')
