@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.jacquard import read_jacquard_grasps
+from training.samples import find_files
 from training.synth.antipodal import angles_from_minor_axis_deg, antipodal_errors_deg
 from training.synth.writer import format_grasp
 
@@ -35,9 +36,9 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
     source, out = Path(source).resolve(), Path(out)
     if out.resolve() == source:
         raise RelabelError('--out must differ from --data: the source is never changed')
-    files = sorted(source.glob('*/*' + GRASPS_SUFFIX))
+    files = find_files(source, GRASPS_SUFFIX)
     if not files:
-        raise RelabelError(f'no */*{GRASPS_SUFFIX} files under {source}')
+        raise RelabelError(f'no *{GRASPS_SUFFIX} files under {source}')
     kept_labels = total_labels = kept_views = 0
     dropped_views = []
     off_axis = {'before': [], 'after': []}  # elongated views: label angles from "across"
@@ -56,12 +57,15 @@ def relabel(source: Path, out: Path, cone_deg: float, progress: bool = True) -> 
             off_axis['before'].extend(angles)
             off_axis['after'].extend(angles[keep])
         total_labels += len(grasps)
+        # The source's folder layout is kept (nested data sets, e.g. single/ and clutter/,
+        # may hold views of the same name).
+        relative = grasp_file.parent.relative_to(source)
         if not kept:
-            dropped_views.append(f'{grasp_file.parent.name}/{stem}')
+            dropped_views.append(f'{relative.as_posix()}/{stem}')
             continue
         kept_labels += len(kept)
         kept_views += 1
-        folder = out / grasp_file.parent.name
+        folder = out / relative
         folder.mkdir(parents=True, exist_ok=True)
         for suffix in LINKED_SUFFIXES:
             target = grasp_file.with_name(stem + suffix)

@@ -86,3 +86,16 @@ def test_relabel_refuses_its_own_source_and_a_missing_mask(tmp_path, capsys):
     assert training_main(['relabel', '--data', str(src), '--out', str(tmp_path / 'o'),
                           '--quiet']) == 2
     assert 'mask' in capsys.readouterr().out
+
+
+def test_relabel_keeps_the_folder_layout_of_nested_data_sets(tmp_path, capsys):
+    # single/ and clutter/ both hold a view named 0_r001: neither may overwrite the other.
+    src, out = tmp_path / 'src', tmp_path / 'out'
+    across = Grasp(row=100.0, col=100.0, angle=math.pi / 2, width=80.0, jaw_size=10.0)
+    write_view(src / 'single', 'r001', 0, bar_mask(), [across])
+    write_view(src / 'clutter', 'r001', 0, bar_mask(), [across, across])
+    assert training_main(['relabel', '--data', str(src), '--out', str(out), '--quiet']) == 0
+    assert 'kept 3 of 3 labels' in capsys.readouterr().out
+    assert len(read_jacquard_grasps(out / 'single' / 'r001' / '0_r001_grasps.txt')) == 1
+    assert len(read_jacquard_grasps(out / 'clutter' / 'r001' / '0_r001_grasps.txt')) == 2
+    assert len(find_samples(out)) == 2
