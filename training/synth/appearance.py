@@ -3,10 +3,10 @@
 Two sets of looks (:data:`LOOKS`): ``plain``, the original one (flat colours, 40% near-white
 tables, faint procedural textures; kept draw for draw so old data sets can be reproduced), and
 ``rich`` (:func:`random_look`), domain randomisation towards real scenes: the support is a
-texture photo or a procedural material (:mod:`.textures`) painted at its true size on the
-table after rendering (:mod:`.floor`), objects are textured half the time (painted too: the
-random_urdfs meshes have no texture coordinates), and the light's direction, strength, ambient
-share, tint and shadows vary more.
+texture photo or a procedural material (:mod:`simulation.textures`) painted at its true size
+on the table after rendering (:mod:`simulation.floor`), objects are textured half the time
+(painted too: the random_urdfs meshes have no texture coordinates), and the light's direction,
+strength, ambient share, tint and shadows vary more.
 
 Pure NumPy/OpenCV: it only draws numbers from the view's RNG and paints texture images into an
 :class:`simulation.scene.Appearance`, which :meth:`simulation.scene.Scene.apply_appearance`
@@ -24,9 +24,9 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from simulation.floor import FLOOR_GREY, PlaneTexture, ViewPaint
 from simulation.scene import Appearance, Light, RGB
-from training.synth.floor import FLOOR_GREY, PlaneTexture, ViewPaint
-from training.synth.textures import random_texture_image, TEXTURE_KINDS
+from simulation.textures import random_texture_image, TEXTURE_KINDS
 
 #: The looks ``python -m training synth --looks`` offers.
 LOOKS = ('plain', 'rich')

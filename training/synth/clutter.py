@@ -63,12 +63,12 @@ import numpy as np
 
 from mtg_grasp_ros.grasp import Grasp
 from simulation.camera import SimCamera
+from simulation.floor import FLOOR_GREY, ViewPaint
 from simulation.gripper import ParallelGripper
 from simulation.objects import ObjectSpec
 from simulation.poses import pose_to_grasp
 from simulation.scene import DROP_GAP, random_quaternion, Scene
 from training.synth.appearance import _laid, object_look, OBJECT_METRES
-from training.synth.floor import FLOOR_GREY, ViewPaint
 from training.synth.framing import FILL_RANGE
 from training.synth.sampling import (deduplicate, label_opening, OpeningStats,
                                      sample_candidates, SamplerStats)
