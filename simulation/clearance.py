@@ -8,6 +8,11 @@ of a run gets the same ones):
 * :func:`clutter_scene`: ``objects`` (5) objects drawn from the held-out ones, dropped at
   non-overlapping points of the view (:meth:`SimulatedScene.reset`).
 
+The objects come from the scene's ``object_set``. On a scene with a textured table the looks
+(support texture, object colours and textures) are drawn from the same seeds through the
+scene's ``look_rng``, apart from the objects' draws: the same seed gives the same objects and
+poses on a plain and on a textured table.
+
 :func:`clear_table` runs the clearance protocol: render, plan (:mod:`simulation.planners`),
 execute (:class:`~simulation.grasp_execution.GraspExecutor`); after a successful lift the
 lifted objects are put away (on the table far outside the view, so the world keeps its bodies
@@ -29,7 +34,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from simulation.planners import View
-from simulation.tabletop import random_quaternion, SimObject, SimulatedScene
+from simulation.tabletop import LOOK_SEED, random_quaternion, SimObject, SimulatedScene
 
 #: Put-away objects rest on the table from here, BIN_SPACING apart along y (m).
 BIN_ORIGIN = (1.0, -1.0)
@@ -49,6 +54,7 @@ def isolated_scene(scene: SimulatedScene, index: int, seed: int) -> bool:
     """Drop held-out object ``index`` alone (see the module docstring), seeded by ``(index,
     seed)``; whether it came to rest inside the view (after at most DROP_TRIES drops)."""
     rng = np.random.default_rng([int(index), int(seed), 0xB3AC])
+    scene.look_rng = np.random.default_rng([int(index), int(seed), LOOK_SEED])
     for _ in range(DROP_TRIES):
         r, a = ISOLATED_SPREAD * math.sqrt(rng.random()), rng.uniform(-math.pi, math.pi)
         scene.drop([index], positions=[(0.0, 0.0)], orientations=[random_quaternion(rng)],
@@ -66,6 +72,7 @@ def clutter_scene(scene: SimulatedScene, seed: int) -> bool:
     """Drop ``scene.n_objects`` held-out objects drawn with ``seed`` (SimulatedScene.reset);
     whether all came to rest inside the view."""
     scene.rng = np.random.default_rng([int(seed), 0xC1A7])
+    scene.look_rng = np.random.default_rng([int(seed), 0xC1A7, LOOK_SEED])
     scene.reset()
     return scene.all_in_view()
 

@@ -20,7 +20,9 @@ random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100
 :data:`HELDOUT_INDICES`). They never appear in data generated with ``--split train`` and are
 the only ones used with ``--split heldout``, and the simulated cameras show only them
 (:func:`heldout_path`, :func:`parse_object_ids`), so a network trained on generated data is
-tested on objects it never saw.
+tested on objects it never saw. :func:`heldout_indices` lists the held-out objects of a
+catalogue (random_urdfs, the procedural shapes s000, s010, ..., s490, or both) and
+:func:`heldout_path` finds either kind's model file.
 """
 
 from __future__ import annotations
@@ -92,9 +94,44 @@ def random_urdf_path(index: int) -> str:
 
 
 def heldout_path(index: int) -> str:
-    """The URDF of held-out random_urdfs object ``index``; ValueError for any other index."""
+    """The URDF of held-out object ``index``: random_urdfs ``index`` or, from
+    SHAPE_INDEX_OFFSET, procedural shape ``index - SHAPE_INDEX_OFFSET`` (its URDF written to
+    the shape cache if not there); ValueError for an index that is not held out."""
+    if index >= SHAPE_INDEX_OFFSET:
+        from simulation.shapes import shape_urdf, SHAPE_COUNT
+        number = index - SHAPE_INDEX_OFFSET
+        if number >= SHAPE_COUNT or not is_heldout_index(index):
+            raise ValueError(f'object {index} is not a held-out procedural shape (s000, s010, '
+                             f'... = {SHAPE_INDEX_OFFSET}, {SHAPE_INDEX_OFFSET + HELDOUT_EVERY}, '
+                             '...)')
+        return shape_urdf(number)
     check_heldout(index)
     return random_urdf_path(index)
+
+
+def heldout_indices(shapes: str = 'random_urdfs') -> Tuple[int, ...]:
+    """Catalogue indices of the held-out objects of ``shapes`` (one of SHAPE_SOURCES):
+    HELDOUT_INDICES (r000, r010, ...), the held-out procedural shapes (s000, s010, ...: indices
+    SHAPE_INDEX_OFFSET, + 10, ...), or both interleaved (r000, s000, r010, s010, ..., then the
+    remaining random_urdfs), so that the first N of ``'both'`` mix the catalogues."""
+    if shapes not in SHAPE_SOURCES:
+        raise ValueError(f'shapes must be one of {SHAPE_SOURCES}, got {shapes!r}')
+    from simulation.shapes import SHAPE_COUNT
+    procedural = tuple(range(SHAPE_INDEX_OFFSET, SHAPE_INDEX_OFFSET + SHAPE_COUNT, HELDOUT_EVERY))
+    if shapes == 'random_urdfs':
+        return HELDOUT_INDICES
+    if shapes == 'procedural':
+        return procedural
+    mixed = [i for pair in zip(HELDOUT_INDICES, procedural) for i in pair]
+    return tuple(mixed + list(HELDOUT_INDICES[len(procedural):]))
+
+
+def object_id(index: int) -> str:
+    """The stable id of catalogue index ``index``: ``rNNN`` (random_urdfs) or ``sNNN``
+    (procedural shapes, from SHAPE_INDEX_OFFSET)."""
+    if index >= SHAPE_INDEX_OFFSET:
+        return f's{index - SHAPE_INDEX_OFFSET:03d}'
+    return f'r{index:03d}'
 
 
 def parse_object_ids(text: str) -> List[int]:

@@ -6,13 +6,15 @@
 (table top at z = 0), a :class:`~simulation.camera.SimCamera` looking at it, and objects whose
 truth is known exactly (:class:`SimObject`: pose, world mesh vertices, footprint, height).
 
-Objects: only the held-out ones, catalogue index ``i % 10 == 0`` (``r000, r010, ..., r990``;
-:mod:`simulation.objects`), the rule of the data generator, so a network trained on generated
-data is shown objects it never saw. Each is rescaled so its largest side is drawn from
-``object_size``, dropped with a uniformly random orientation near the point the optical axis
-meets the table (several objects: at points of the view where they do not overlap), and
-simulated until it rests. They are coloured from :data:`OBJECT_COLOURS`, saturated colours
-far from the light :data:`TABLE_RGB`; the light comes from (0.4, 0.3, 1.0).
+Objects: only the held-out ones, catalogue index ``i % 10 == 0`` (``r000, r010, ..., r990``,
+procedural shapes ``s000, s010, ...`` with ``object_set``; :mod:`simulation.objects`), the rule
+of the data generator, so a network trained on generated data is shown objects it never saw.
+Each is rescaled so its largest side is drawn from ``object_size``, dropped with a uniformly
+random orientation near the point the optical axis meets the table (several objects: at points
+of the view where they do not overlap), and simulated until it rests. They are coloured from
+:data:`OBJECT_COLOURS`, saturated colours far from the light :data:`TABLE_RGB`
+(``table='textured'``: random textured supports and object looks, :mod:`simulation.looks`); the
+light comes from (0.4, 0.3, 1.0).
 
 A footprint is the convex hull of the object's mesh vertices projected onto the table (world x,
 y in metres); its minimum-area rectangle gives the major axis (:meth:`SimObject.axes`), across
@@ -32,7 +34,8 @@ from scipy.spatial.transform import Rotation
 
 from mtg_grasp_ros.grasp import wrap_angle
 from simulation.camera import SimCamera
-from simulation.objects import check_heldout, HELDOUT_INDICES, heldout_path
+from simulation.looks import TexturedTable
+from simulation.objects import check_heldout, heldout_indices, heldout_path, object_id
 from simulation.scene import Light, random_quaternion, Render, Scene
 
 #: Largest side of the dropped objects (m), inside the generator's 5-13 cm.
@@ -42,6 +45,8 @@ TABLE_RGB = (0.86, 0.86, 0.83)
 OBJECT_COLOURS = ((0.80, 0.25, 0.20), (0.20, 0.45, 0.80), (0.25, 0.65, 0.30),
                   (0.85, 0.60, 0.15), (0.55, 0.30, 0.70), (0.15, 0.60, 0.65))
 LIGHT_DIRECTION = (0.4, 0.3, 1.0)
+#: Tables: the plain light one, or random rich textures; seed salt of the textures' RNG.
+TABLES, LOOK_SEED = ('plain', 'textured'), 0x100C
 
 
 @dataclass
@@ -65,8 +70,8 @@ class SimObject:
 
     @property
     def object_id(self) -> str:
-        """The stable id ``rNNN``."""
-        return f'r{self.index:03d}'
+        """The stable id ``rNNN`` (random_urdfs) or ``sNNN`` (procedural shapes)."""
+        return object_id(self.index)
 
     @property
     def height(self) -> float:
@@ -149,14 +154,17 @@ class SimulatedScene:
     to drop (>= 1); ``object_ids``: which (catalogue indices, held-out only; cycled when fewer
     than ``objects``), else a seeded random draw per :meth:`reset`; ``object_size``: range of
     the largest side (m); ``spread``: a single object lands within this radius (m) of the point
-    the optical axis meets the table; ``shadows``: render shadows. Raises ValueError for
-    a bad argument, RuntimeError when pybullet cannot start. Not thread-safe: use one scene
-    from one thread at a time.
+    the optical axis meets the table; ``shadows``: render shadows; ``object_set``: catalogue of
+    the random draws (held-out objects of :func:`~simulation.objects.heldout_indices`);
+    ``table``: one of TABLES (textured: :class:`~simulation.looks.TexturedTable`, its looks
+    drawn from ``look_rng`` at every drop). Raises ValueError for a bad argument, RuntimeError
+    when pybullet cannot start. Not thread-safe: use one scene from one thread at a time.
     """
 
     def __init__(self, camera: Optional[SimCamera] = None, objects: int = 1,
                  object_ids: Sequence[int] = (), object_size=DEFAULT_OBJECT_SIZE,
-                 seed: int = 0, spread: float = 0.03, shadows: bool = True) -> None:
+                 seed: int = 0, spread: float = 0.03, shadows: bool = True,
+                 object_set: str = 'random_urdfs', table: str = 'plain') -> None:
         self.camera = camera or SimCamera()
         if objects < 1:
             raise ValueError('objects must be >= 1')
@@ -164,6 +172,11 @@ class SimulatedScene:
             check_heldout(int(index))
         if not 0.005 <= object_size[0] <= object_size[1] <= 1.0:
             raise ValueError(f'object_size must be 0.005 <= min <= max <= 1 m, got {object_size}')
+        if table not in TABLES:
+            raise ValueError(f'table must be one of {TABLES}, got {table!r}')
+        self.pool = heldout_indices(object_set)
+        self.dressing = TexturedTable() if table == 'textured' else None
+        self.look_rng = np.random.default_rng([int(seed), LOOK_SEED])
         self.n_objects = int(objects)
         self.object_ids = [int(i) for i in object_ids]
         self.object_size = (float(object_size[0]), float(object_size[1]))
@@ -196,7 +209,7 @@ class SimulatedScene:
     def _choose(self) -> List[int]:
         if self.object_ids:
             return [self.object_ids[i % len(self.object_ids)] for i in range(self.n_objects)]
-        return [int(i) for i in self.rng.choice(HELDOUT_INDICES, self.n_objects, replace=False)]
+        return [int(i) for i in self.rng.choice(self.pool, self.n_objects, replace=False)]
 
     def clear(self) -> None:
         """Remove every object."""
@@ -248,6 +261,10 @@ class SimulatedScene:
             world.place_above_table(body, target)
             self.objects.append(SimObject(index=int(index), body=body, scale=scale,
                                           colour=colour))
+        if self.dressing is not None:
+            colours = self.dressing.dress(world, [o.body for o in self.objects], self.look_rng)
+            for obj, colour in zip(self.objects, colours):
+                obj.colour = colour
         self.update_truth()
         return self.objects
 
@@ -329,7 +346,11 @@ class SimulatedScene:
     # Rendering --------------------------------------------------------------------------------
 
     def render(self) -> Render:
-        """RGB, depth and segmentation of the current scene (TinyRenderer, deterministic);
-        also kept as ``last_render``."""
-        self.last_render = self.world.render(self.camera, self.light)
-        return self.last_render
+        """RGB, depth and segmentation of the current scene (TinyRenderer, deterministic; a
+        textured table's RGB painted); also kept as ``last_render``."""
+        render = self.world.render(self.camera, self.light)
+        if self.dressing is not None:
+            render.rgb = self.dressing.paint(render.rgb, render.segmentation, render.depth,
+                                             self.camera, self.world.table)
+        self.last_render = render
+        return render

@@ -18,7 +18,10 @@ seeing the same rendered 640x480 frames of the simulated camera (held-out object
 Scenes: isolated (each of the first --objects held-out objects, --seeds drops each, one
 attempt) and clutter (--clutter-scenes scenes of --clutter-objects objects, clearance
 protocol: grasp, put away what was lifted, re-render, re-plan; stop when the table is clear,
-after --max-failures failures in a row or after 2 x objects + max-failures attempts).
+after --max-failures failures in a row or after 2 x objects + max-failures attempts). The
+objects come from --object-set (random_urdfs blobs, procedural shapes, or both); --table
+textured gives every scene a random textured support and random object colours and textures
+(drawn from the scene's seed: every planner sees the same frames), plain the light flat table.
 
 Printed per planner: isolated success, clutter clearance (objects lifted / objects),
 attempts per cleared object, failure reasons (planner: no grasp; off_object: centre over 1 cm
@@ -40,8 +43,9 @@ import time
 from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
-from simulation.objects import HELDOUT_INDICES
+from simulation.objects import heldout_indices, SHAPE_SOURCES
 from simulation.planners import DEFAULT_OBJECT_HEIGHT
+from simulation.tabletop import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / 'models' / 'mtgcnn_depth_p'
@@ -74,11 +78,11 @@ def run_scenes(args: argparse.Namespace, planners: list) -> dict:
 
     out = {'isolated': [], 'clutter': [], 'skipped': 0, 'clutter_in_view': 0,
            'seconds': {p.name: 0.0 for p in planners}}
-    jobs = ([('isolated', i, s) for i in HELDOUT_INDICES[:args.objects]
+    jobs = ([('isolated', i, s) for i in heldout_indices(args.object_set)[:args.objects]
              for s in range(args.seeds)]
             + [('clutter', None, s) for s in range(args.clutter_scenes)])
-    with SimulatedScene(objects=args.clutter_objects,
-                        object_size=tuple(args.clutter_size)) as scene:
+    with SimulatedScene(objects=args.clutter_objects, object_size=tuple(args.clutter_size),
+                        object_set=args.object_set, table=args.table) as scene:
         executor = GraspExecutor(scene.world, max_opening=args.max_opening,
                                  jaw_size=args.jaw_size)
         p, c = scene.p, scene.client
@@ -182,8 +186,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--model', type=Path, default=DEFAULT_MODEL,
                         help='deploy model of the node planner (default models/mtgcnn_depth_p)')
     parser.add_argument('--objects', type=int, default=10,
-                        help='isolated scenes: the first N held-out objects r000, r010, ... '
-                             '(default 10; 0 = none)')
+                        help='isolated scenes: the first N held-out objects of --object-set '
+                             '(r000, r010, ...; s000, s010, ...; both: r000, s000, r010, ...; '
+                             'default 10; 0 = none)')
+    parser.add_argument('--object-set', default='random_urdfs', choices=SHAPE_SOURCES,
+                        help='catalogue of the held-out objects: random_urdfs blobs (default), '
+                             'the procedural shapes (boxes, cylinders, plates, ...) or both')
+    parser.add_argument('--table', default='plain', choices=TABLES,
+                        help='plain: the light flat table (default); textured: every scene '
+                             'draws a random rich support texture (photo or procedural) at its '
+                             'true size and random object colours and textures, painted on the '
+                             'frames as the data generator paints its views')
     parser.add_argument('--seeds', type=int, default=2, help='drops per object (default 2)')
     parser.add_argument('--clutter-scenes', type=int, default=3,
                         help='clutter scenes (default 3; 0 = none)')
@@ -233,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         print('error: --max-opening must be in [0.01, 0.3] m, --jaw-size in [0.005, 0.1] m, '
               '--clutter-size 0.01 <= MIN <= MAX <= 0.3 m', file=sys.stderr)
         return 2
-    args.objects = min(args.objects, len(HELDOUT_INDICES))
+    args.objects = min(args.objects, len(heldout_indices(args.object_set)))
     names = list(dict.fromkeys(args.planners))
     args.planners = names
     try:
@@ -245,11 +258,11 @@ def run(args: argparse.Namespace) -> int:
     out = run_scenes(args, planners)
     wall = time.perf_counter() - start
     summary = summarise(out, names)
-    print(f'{args.objects} held-out objects x {args.seeds} drops ({out["skipped"]} drops '
-          f'skipped: not in view), {args.clutter_scenes} clutter scenes of '
-          f'{args.clutter_objects} ({out["clutter_in_view"]} with every object in view); '
-          f'gripper up to {args.max_opening * 100:g} cm; '
-          f'{wall:.1f} s')
+    print(f'{args.table} table, {args.object_set} objects: {args.objects} held-out objects x '
+          f'{args.seeds} drops ({out["skipped"]} drops skipped: not in view), '
+          f'{args.clutter_scenes} clutter scenes of {args.clutter_objects} '
+          f'({out["clutter_in_view"]} with every object in view); '
+          f'gripper up to {args.max_opening * 100:g} cm; {wall:.1f} s')
     print_table(summary)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

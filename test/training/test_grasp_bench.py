@@ -1,10 +1,12 @@
 """``python -m training grasp-bench`` end to end on tiny settings (a few seconds)."""
 
+import argparse
 import json
 
 import pytest
 
 from training.__main__ import main
+from training.grasp_bench import register
 
 pytest.importorskip('pybullet')
 
@@ -27,6 +29,33 @@ def test_grasp_bench_cli_tiny(tmp_path, capsys):
     assert len({ids for _, ids in scenes}) == 1
     attempt = data['isolated'][0]['attempts'][0]
     assert {'plan', 'success', 'remaining'} <= set(attempt)
+
+
+def test_grasp_bench_textured_table_and_procedural_objects(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))  # procedural shapes' files
+    out = tmp_path / 'bench.json'
+    code = main(['grasp-bench', '--objects', '1', '--seeds', '1', '--clutter-scenes', '1',
+                 '--clutter-objects', '2', '--planners', 'baseline', '--table', 'textured',
+                 '--object-set', 'procedural', '--quiet', '--json', str(out)])
+    assert code == 0
+    assert 'textured table, procedural objects' in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data['settings']['table'] == 'textured'
+    assert data['settings']['object_set'] == 'procedural'
+    ids = [i for r in data['isolated'] + data['clutter'] for i in r['object_ids']]
+    assert data['isolated'][0]['object_ids'] == ['s000']
+    assert all(i.startswith('s') and int(i[1:]) % 10 == 0 for i in ids)
+
+
+def test_grasp_bench_defaults_keep_the_plain_table_and_random_urdfs():
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(['grasp-bench'])
+    assert (args.table, args.object_set) == ('plain', 'random_urdfs')
+    with pytest.raises(SystemExit):
+        parser.parse_args(['grasp-bench', '--table', 'marble'])
+    with pytest.raises(SystemExit):
+        parser.parse_args(['grasp-bench', '--object-set', 'household'])
 
 
 def test_grasp_bench_rejects_bad_arguments(capsys):

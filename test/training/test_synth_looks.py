@@ -1,6 +1,6 @@
 """Domain randomisation of the generator: textures, support painting, robot views, sensor
-effects and their command-line options (training.synth.textures, .floor, .appearance, .framing,
-.sensor)."""
+effects and their command-line options (simulation.textures, simulation.floor,
+training.synth.appearance, .framing, .sensor)."""
 
 import argparse
 import math
@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from simulation.camera import SimCamera
+from simulation.floor import FLOOR_GREY, PlaneTexture, ViewPaint
 from simulation.scene import Scene
+from simulation.textures import PHOTO_NAMES, random_texture_image, TEXTURE_KINDS
 from training.synth import register
 from training.synth.appearance import (LOOKS, object_look, random_appearance, random_look,
                                        random_object_look)
-from training.synth.floor import FLOOR_GREY, PlaneTexture, ViewPaint
 from training.synth.framing import (random_robot_camera, random_top_down_camera,
                                     random_view_camera, ROBOT_FOV_DEG, ROBOT_HEIGHT,
                                     ROBOT_MAX_TILT_DEG, TABLE_REACH)
 from training.synth.sensor import apply_sensor_effects, SensorEffects
-from training.synth.textures import PHOTO_NAMES, random_texture_image, TEXTURE_KINDS
 
 BASE = (0.6, 0.5, 0.4)
 

@@ -3,10 +3,12 @@
 Two sets of looks (:data:`LOOKS`): ``plain``, the original one (flat colours, 40% near-white
 tables, faint procedural textures; kept draw for draw so old data sets can be reproduced), and
 ``rich`` (:func:`random_look`), domain randomisation towards real scenes: the support is a
-texture photo or a procedural material (:mod:`.textures`) painted at its true size on the
-table after rendering (:mod:`.floor`), objects are textured half the time (painted too: the
-random_urdfs meshes have no texture coordinates), and the light's direction, strength, ambient
-share, tint and shadows vary more.
+texture photo or a procedural material (:mod:`simulation.textures`) painted at its true size
+on the table after rendering (:mod:`simulation.floor`), objects are textured half the time
+(painted too: the random_urdfs meshes have no texture coordinates), and the light's direction,
+strength, ambient share, tint and shadows vary more. The rich support and object draws are
+:mod:`simulation.looks`' (shared with the physical benchmark's textured tables); the light and
+the 10% of flat supports are drawn here.
 
 Pure NumPy/OpenCV: it only draws numbers from the view's RNG and paints texture images into an
 :class:`simulation.scene.Appearance`, which :meth:`simulation.scene.Scene.apply_appearance`
@@ -18,15 +20,15 @@ keep a near-white table (the "plane" the object lies on).
 
 from __future__ import annotations
 
-import colorsys
 from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
+from simulation.floor import FLOOR_GREY, ViewPaint
+from simulation.looks import (laid_texture, MIN_CONTRAST, OBJECT_METRES, random_colour,
+                              random_floor, RICH_LIGHT_TABLE_P, rich_object_look, support_colour)
 from simulation.scene import Appearance, Light, RGB
-from training.synth.floor import FLOOR_GREY, PlaneTexture, ViewPaint
-from training.synth.textures import random_texture_image, TEXTURE_KINDS
 
 #: The looks ``python -m training synth --looks`` offers.
 LOOKS = ('plain', 'rich')
@@ -39,16 +41,6 @@ OBJECT_TEXTURE_P = 0.3
 #: Probability that the view is rendered with shadows (costs ~1.7x render time at 1024 px).
 SHADOW_P = 0.5
 TEXTURE_SIZE = 128
-#: Minimum RGB distance (0..sqrt(3)) between the table and object colours.
-MIN_CONTRAST = 0.25
-
-
-def random_colour(rng: np.random.Generator, saturation=(0.2, 0.9), value=(0.25, 0.95)) -> RGB:
-    """A random colour in RGB [0, 1], drawn in HSV so saturation and brightness are bounded."""
-    h = rng.uniform(0.0, 1.0)
-    s = rng.uniform(*saturation)
-    v = rng.uniform(*value)
-    return tuple(float(c) for c in colorsys.hsv_to_rgb(h, s, v))
 
 
 def random_texture(rng: np.random.Generator, base: RGB, size: int = TEXTURE_SIZE) -> np.ndarray:
@@ -127,67 +119,15 @@ def random_appearance(rng: np.random.Generator, object_rgb: RGB,
 
 # Rich looks ---------------------------------------------------------------------------------
 
-#: Rich looks: share of supports that are near-white or light grey with a faint texture
-#: (Jacquard's concrete-like floor), and of supports left a flat colour.
-RICH_LIGHT_TABLE_P = 0.3
+#: Rich looks: share of supports left a flat colour (the others are textured: see
+#: simulation.looks), and of views with shadows.
 RICH_FLAT_TABLE_P = 0.1
-#: Rich looks: share of objects that carry a texture, and of views with shadows.
-RICH_OBJECT_TEXTURE_P = 0.5
 RICH_SHADOW_P = 0.7
-#: Side (px) of support and object texture tiles, and the range of the support tile's size on
-#: the table (m; drawn log-uniformly): from fine grain to tiles larger than the view.
-FLOOR_TEXTURE_SIZE = 512
-OBJECT_TEXTURE_SIZE = 256
-FLOOR_METRES = (0.05, 0.8)
-#: Range of an object texture tile's size on the object (m; log-uniform).
-OBJECT_METRES = (0.02, 0.2)
-#: Kinds of faint texture on a light support.
-LIGHT_TABLE_KINDS = ('photo', 'noise', 'paper', 'fabric')
 
 
 def rich_light(rng: np.random.Generator) -> Light:
     """A light from any azimuth, 20-90 degrees above the table, of random strength and tint."""
     return _light(rng, (20.0, 90.0), 0.2, (0.25, 0.75), (0.2, 0.8), (0.0, 0.5), RICH_SHADOW_P)
-
-
-def rich_object_look(rng: np.random.Generator) -> Tuple[RGB, Optional[np.ndarray]]:
-    """An object's colour and, half the time, a texture of any kind around it."""
-    rgb = random_colour(rng)
-    texture = None
-    if rng.random() < RICH_OBJECT_TEXTURE_P:
-        texture = random_texture_image(rng, rgb, OBJECT_TEXTURE_SIZE, contrast=(0.2, 0.7))
-    return rgb, texture
-
-
-def _support_colour(rng: np.random.Generator, light: bool, object_rgb: RGB) -> RGB:
-    for _ in range(8):
-        if light:
-            grey = rng.uniform(0.7, 1.0)
-            rgb = tuple(float(min(1.0, grey * t)) for t in 1.0 - rng.uniform(0, 0.06, 3))
-        else:
-            rgb = random_colour(rng, saturation=(0.05, 0.7), value=(0.2, 1.0))
-        if np.linalg.norm(np.subtract(rgb, object_rgb)) > MIN_CONTRAST:
-            break
-    return rgb
-
-
-def _laid(rng: np.random.Generator, image: np.ndarray, metres_range) -> PlaneTexture:
-    """``image`` laid at a random size (log-uniform in ``metres_range``), angle and offset."""
-    metres = float(np.exp(rng.uniform(*np.log(metres_range))))
-    return PlaneTexture(image=image, metres=metres, angle=float(rng.uniform(0.0, 2 * np.pi)),
-                        offset=tuple(float(v) for v in rng.uniform(0.0, metres, size=2)))
-
-
-def random_floor(rng: np.random.Generator, base: RGB, light: bool) -> PlaneTexture:
-    """A support texture around ``base``: faint on a light support, any kind otherwise; laid
-    on the table at a random size, rotation and offset."""
-    if light:
-        image = random_texture_image(rng, base, FLOOR_TEXTURE_SIZE, LIGHT_TABLE_KINDS,
-                                     contrast=(0.1, 0.35))
-    else:
-        image = random_texture_image(rng, base, FLOOR_TEXTURE_SIZE, TEXTURE_KINDS,
-                                     contrast=(0.2, 0.8))
-    return _laid(rng, image, FLOOR_METRES)
 
 
 def rich_appearance(
@@ -198,9 +138,10 @@ def rich_appearance(
     (fixed per object) is laid at a size, angle and offset drawn per view."""
     draw = rng.random()
     light = draw < RICH_LIGHT_TABLE_P
-    base = _support_colour(rng, light, object_rgb)
+    base = support_colour(rng, light, (object_rgb,))
     floor = random_floor(rng, base, light) if draw < 1.0 - RICH_FLAT_TABLE_P else None
-    decal = _laid(rng, object_texture, OBJECT_METRES) if object_texture is not None else None
+    decal = (laid_texture(rng, object_texture, OBJECT_METRES) if object_texture is not None
+             else None)
     grey = (FLOOR_GREY,) * 3
     look = Appearance(table_rgb=grey if floor is not None else base, table_texture=None,
                       object_rgb=grey if decal is not None else object_rgb, object_texture=None,

@@ -63,12 +63,13 @@ import numpy as np
 
 from mtg_grasp_ros.grasp import Grasp
 from simulation.camera import SimCamera
+from simulation.floor import FLOOR_GREY, ViewPaint
 from simulation.gripper import ParallelGripper
+from simulation.looks import laid_texture, OBJECT_METRES
 from simulation.objects import ObjectSpec
 from simulation.poses import pose_to_grasp
 from simulation.scene import DROP_GAP, random_quaternion, Scene
-from training.synth.appearance import _laid, object_look, OBJECT_METRES
-from training.synth.floor import FLOOR_GREY, ViewPaint
+from training.synth.appearance import object_look
 from training.synth.framing import FILL_RANGE
 from training.synth.sampling import (deduplicate, label_opening, OpeningStats,
                                      sample_candidates, SamplerStats)
@@ -250,8 +251,8 @@ def paint_neighbours(rgb: np.ndarray, segmentation: np.ndarray, depth: np.ndarra
         return rgb
     for n in neighbours:
         if n.plan.texture is not None:
-            decal = _laid(np.random.default_rng(n.plan.decal_rng_seed), n.plan.texture,
-                          OBJECT_METRES)
+            decal = laid_texture(np.random.default_rng(n.plan.decal_rng_seed), n.plan.texture,
+                                 OBJECT_METRES)
             rgb = ViewPaint(object=decal).apply(rgb, segmentation, depth, camera, -2, n.body)
     return rgb
 

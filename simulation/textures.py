@@ -49,7 +49,7 @@ def photo(name: str) -> np.ndarray:
 
 
 def _any_colour(rng: np.random.Generator) -> RGB:
-    """A colour of any hue, moderately saturated (as appearance.random_colour draws it)."""
+    """A colour of any hue, moderately saturated (as simulation.looks.random_colour draws it)."""
     rgb = colorsys.hsv_to_rgb(rng.uniform(0.0, 1.0), rng.uniform(0.2, 0.9),
                               rng.uniform(0.25, 0.95))
     return tuple(float(c) for c in rgb)
