@@ -2,34 +2,46 @@
 
 The steps of ``models/README.md`` ("How it was made"), run in-process one after another:
 
-1. ``synth-train``    physics-labelled data of the train objects (``training synth --split train``)
-2. ``synth-heldout``  the held-out objects (``--split heldout``, never trained on)
-3. ``train``          MTG-CNN_p (depth auxiliary task, positional loss), fold 0
-4. ``relabel``        keep the antipodal labels (``training relabel --cone``)  } only with
-5. ``finetune``       fine-tune from step 3 on them (the last epoch is kept)    } finetune_epochs
-6. ``evaluate``       top-1 accuracy on every held-out view (``training evaluate --split all``)
-7. ``export``         the deploy model (safetensors + ONNX + JSON, parity checked)
+1. ``synth-train``    physics-labelled data of the train objects (``training synth --split train``:
+                      single objects, the CLI's looks: textured supports, robot views, sensor
+                      effects, contact openings) into ``data/train/single``
+2. ``synth-mixed``    random_urdfs and procedural shapes, a share of clutter views
+                      (``--shapes``, ``--clutter``) into ``data/train/mixed`` (when
+                      ``mixed_objects`` > 0)
+3. ``synth-heldout``  the held-out objects (``--split heldout``, the same shapes and clutter
+                      share as step 2, never trained on)
+4. ``train``          MTG-CNN_p (depth auxiliary task, positional loss), fold 0 (skipped when
+                      ``epochs`` is 0: the fine-tuning then starts from ``init``)
+5. ``relabel``        keep the antipodal labels (``training relabel --cone``)  } only with
+6. ``finetune``       fine-tune from step 4 on them (the last epoch is kept)    } finetune_epochs
+7. ``evaluate``       top-1 accuracy on every held-out view (``training evaluate --split all``)
+8. ``export``         the deploy model (safetensors + ONNX + JSON, parity checked)
 
 Every step logs its start and duration; ``OUT/recipe.json`` gets the settings, seconds per
 step, the held-out accuracy and the exported files. All numbers live in :data:`PRESETS`.
 
-Presets: ``tiny`` (6 objects, 1 view, 128 px images, 1 + 1 epochs at 64 px on the CPU: the
-test's size) and ``gpu`` (the default model's recipe at full size, on CUDA).
+Presets: ``tiny`` (6 + 2 objects, 1 view, 128 px images, 1 + 1 epochs at 64 px on the CPU:
+the test's size), ``gpu`` (the default model's recipe at full size, on CUDA, from scratch)
+and ``cpu`` (below).
 
 **Estimate for ``gpu``, not measured (no GPU was available to this work)**, one modern GPU and
-16 CPU cores. Data generation: ``training/synth/generate.py`` measured 2.4 views/s on 2 workers
-at 1024 px (0.83 core-s per view; the default ``contact`` labels cost 1.23x: ~1.0 core-s), and
-models/README's full run 1170 train views in 795 s and 388 held-out views in 354 s on 2 workers
-(1.36 and 1.8 core-s per view: slower, shared machine; taken here). 300 train objects x 4 views
--> ~1170 views x 1.36 = 1590 core-s; 100 held-out objects x 4 -> ~388 x 1.8 = 700 core-s;
-2290 core-s / 16 workers = 143 s, +25% for looks and straggler objects: **~180 s**. Training:
-the CPU reached 16 images/s (README "Benchmark"); on a GPU the 116k-parameter network is
-bound by the 8 DataLoader workers' augmentation, assumed ~500 images/s. 30 epochs x 932 train
-views = 28,000 images = 56 s, + 30 validations of 119 views (~1 s each) + decoding the 1024 px
-PNGs once per worker (~50 s): **~140 s**; fine-tuning 15 epochs: 28 + 15 + 50 = **~95 s**;
-relabel ~10 s, held-out evaluation (388 views decoded once) ~30 s, export ~5 s, start-up ~10 s.
-Total **~470 s (~8 min)**, under the 10-minute goal with ~2 minutes to spare; replace these
-figures with the measured ``recipe.json`` seconds once it has run on a GPU.
+16 CPU cores. Data generation, from the per-view costs measured here: models/README's v2 run
+made 1170 train views in 795 s and 388 held-out views in 354 s on 2 workers (1.36 and 1.8
+core-s per view); clutter views cost 1.13x a single view (``training/synth/clutter.py``).
+300 train objects x 4 views -> ~1170 x 1.36 = 1590 core-s; the mixed set, 300 x 2 views ->
+~600 x 1.36 x 1.13 = 920 core-s; 100 held-out objects x 2 -> ~200 x 1.8 = 360 core-s;
+2870 core-s / 16 workers = 180 s, +25% for looks and straggler objects: **~225 s**.
+Training: on a GPU the 116k-parameter network is bound by the 8 DataLoader workers'
+augmentation, assumed ~500 images/s. 30 epochs x ~1410 train views = 42,300 images = 85 s, +
+30 validations (~1 s each) + decoding the 1024 px PNGs once per worker (~50 s): **~165 s**;
+fine-tuning 15 epochs on the ~1200 views left with antipodal labels: 36 + 15 + 50 = **~100
+s**; relabel ~15 s, held-out evaluation ~20 s, export ~5 s, start-up ~10 s. Total **~540 s
+(~9 min)**, under the 10-minute goal; replace these figures with the measured
+``recipe.json`` seconds once it has run on a GPU.
+
+Preset ``cpu`` is how the default model v3 was made on the 2-core development machine
+(``models/README.md``): no training from scratch (``epochs`` 0), v2's weights fine-tuned for
+25 epochs on the antipodal labels of 110 single-object and 200 mixed objects.
 """
 
 from __future__ import annotations
@@ -64,9 +76,10 @@ MODEL_NAME = 'mtgcnn_depth_p'
 class RecipeSettings:
     """Everything a recipe run does (sizes in px, angles in degrees, memory in MB)."""
 
-    train_objects: int                 # train-split objects to simulate
-    heldout_objects: Optional[int]     # held-out objects (None: all 100)
+    train_objects: int                 # train-split objects to simulate (single objects)
+    heldout_objects: Optional[int]     # held-out objects (None: all of the held-out set)
     views: int                         # views per object
+    mixed_objects: int                 # objects of the mixed set (shapes, clutter; 0: none)
     image_size: int                    # px, side of the simulated images (Jacquard: 1024)
     trials: int                        # simulated grasp trials per view
     input_size: int                    # px, network input (the paper: 300)
@@ -85,6 +98,10 @@ class RecipeSettings:
     loss: str = 'positional'
     seed: int = 0                      # train data, split and training seed
     heldout_seed: int = 1
+    mixed_views: int = 2               # views per object of the mixed set
+    shapes: str = 'both'               # mixed and held-out sets: synth --shapes
+    clutter: float = 0.6               # mixed set: share of clutter views (synth --clutter)
+    heldout_clutter: float = 0.4       # held-out set: share of clutter views
     workers: int = 0                   # data generation processes (0: os.cpu_count())
     init: Optional[str] = None         # start from this checkpoint (.pt) or deploy model
     train_data: Optional[str] = None   # existing train data: skip synth-train
@@ -97,15 +114,23 @@ class RecipeSettings:
 
 #: The presets: change the v3 numbers here.
 PRESETS: Dict[str, RecipeSettings] = {
-    'gpu': RecipeSettings(train_objects=300, heldout_objects=None, views=4, image_size=1024,
-                          trials=40, input_size=300, epochs=30, finetune_epochs=15,
-                          device='cuda', loader_workers=8, cache_mb=4096.0),
-    'tiny': RecipeSettings(train_objects=6, heldout_objects=2, views=1, image_size=128,
-                           trials=12, input_size=64, epochs=1, finetune_epochs=1,
-                           device='cpu', loader_workers=0, cache_mb=256.0, n_folds=2),
+    'gpu': RecipeSettings(train_objects=300, heldout_objects=None, views=4, mixed_objects=300,
+                          image_size=1024, trials=40, input_size=300, epochs=30,
+                          finetune_epochs=15, device='cuda', loader_workers=8, cache_mb=4096.0),
+    # The default model v3 as made on the 2-core CPU (models/README.md): v2's weights
+    # fine-tuned on the antipodal labels of the new data, no training from scratch.
+    'cpu': RecipeSettings(train_objects=110, heldout_objects=40, views=4, mixed_objects=200,
+                          image_size=1024, trials=40, input_size=300, epochs=0,
+                          finetune_epochs=25, device='cpu', loader_workers=2, cache_mb=8192.0,
+                          init='models/mtgcnn_depth_p_v2'),
+    'tiny': RecipeSettings(train_objects=6, heldout_objects=2, views=1, mixed_objects=2,
+                           mixed_views=1, image_size=128, trials=12, input_size=64, epochs=1,
+                           finetune_epochs=1, device='cpu', loader_workers=0, cache_mb=256.0,
+                           n_folds=2),
 }
 #: Command-line overrides: option -> settings field (all typed by the field's default).
 OVERRIDES = {'objects': 'train_objects', 'heldout_objects': 'heldout_objects', 'views': 'views',
+             'mixed_objects': 'mixed_objects', 'clutter': 'clutter', 'shapes': 'shapes',
              'image_size': 'image_size', 'trials': 'trials', 'input_size': 'input_size',
              'epochs': 'epochs', 'finetune_epochs': 'finetune_epochs', 'device': 'device',
              'workers': 'workers', 'loader_workers': 'loader_workers',
@@ -183,11 +208,12 @@ class Recipe:
                 f': {result}' if isinstance(result, Exception) else f' (exit code {result})'))
         return result
 
-    def synth(self, split: str, objects: Optional[int], seed: int, folder: Path) -> int:
+    def synth(self, split: str, objects: Optional[int], seed: int, folder: Path,
+              views: int, extra: List[str] = ()) -> int:
         s = self.settings
-        argv = ['synth', '--out', str(folder), '--split', split, '--views', str(s.views),
+        argv = ['synth', '--out', str(folder), '--split', split, '--views', str(views),
                 '--image-size', str(s.image_size), '--trials', str(s.trials), '--seed',
-                str(seed), '--workers', str(s.synth_workers), '--quiet']
+                str(seed), '--workers', str(s.synth_workers), '--quiet', *extra]
         return _command(synth_command, argv + (['--objects', str(objects)] if objects else []))
 
     def train(self, data: str, out: Path, epochs: int, lr: float, init: Optional[str]) -> Dict:
@@ -208,15 +234,27 @@ class Recipe:
         out.mkdir(parents=True, exist_ok=True)
         train_data = s.train_data or str(out / 'data' / 'train')
         heldout_data = s.heldout_data or str(out / 'data' / 'heldout')
+        shapes = ['--shapes', s.shapes]
         if not s.train_data:
             self.step('synth-train', lambda: self.synth(
-                'train', s.train_objects, s.seed, Path(train_data)))
+                'train', s.train_objects, s.seed, Path(train_data) / 'single', s.views))
+            if s.mixed_objects > 0:  # another seed: its own draw of objects
+                self.step('synth-mixed', lambda: self.synth(
+                    'train', s.mixed_objects, s.seed + 2, Path(train_data) / 'mixed',
+                    s.mixed_views, shapes + ['--clutter', str(s.clutter)]))
         if not s.heldout_data:
             self.step('synth-heldout', lambda: self.synth(
-                'heldout', s.heldout_objects, s.heldout_seed, Path(heldout_data)))
-        first = self.step('train', lambda: self.train(
-            train_data, out / 'train', s.epochs, s.lr, s.init))
-        checkpoint = first['best_checkpoint']
+                'heldout', s.heldout_objects, s.heldout_seed, Path(heldout_data),
+                s.mixed_views, shapes + ['--clutter', str(s.heldout_clutter)]))
+        if s.epochs > 0:
+            first = self.step('train', lambda: self.train(
+                train_data, out / 'train', s.epochs, s.lr, s.init))
+            checkpoint = first['best_checkpoint']
+        elif s.init and s.finetune_epochs > 0:
+            checkpoint = s.init
+        else:
+            raise RecipeError('epochs 0 needs --init (a model to fine-tune) and finetune '
+                              'epochs > 0')
         if s.finetune_epochs > 0:
             relabelled = out / 'data' / f'train_ap{s.cone_deg:g}'
             self.step('relabel', lambda: _command(relabel_command, [

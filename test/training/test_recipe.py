@@ -10,7 +10,8 @@ from mtg_grasp_ros.pipeline import GraspPipeline
 from training.__main__ import build_parser, main
 from training.recipe import PRESETS, settings_from_args
 
-STEPS = ['synth-train', 'synth-heldout', 'train', 'relabel', 'finetune', 'evaluate', 'export']
+STEPS = ['synth-train', 'synth-mixed', 'synth-heldout', 'train', 'relabel', 'finetune',
+         'evaluate', 'export']
 
 
 def test_tiny_preset_runs_every_step_and_exports_a_loadable_model(tmp_path):
@@ -45,6 +46,16 @@ def test_overrides_change_only_their_fields():
     assert (settings.train_objects, settings.epochs, settings.device, settings.init) == (
         50, 3, 'cpu', 'a.pt')
     assert settings.views == PRESETS['gpu'].views and settings.finetune_epochs == 15
+
+
+def test_epochs_zero_needs_a_model_to_fine_tune(tmp_path, capsys):
+    out = tmp_path / 'no_init'
+    data = tmp_path / 'data'
+    data.mkdir()
+    # Existing (empty) data: no generation; the check comes before any training.
+    assert main(['recipe', '--preset', 'tiny', '--out', str(out), '--epochs', '0',
+                 '--data', str(data), '--heldout-data', str(data)]) == 2
+    assert '--init' in capsys.readouterr().err
 
 
 def test_init_from_a_deploy_model_makes_a_full_checkpoint(tmp_path):
