@@ -145,6 +145,8 @@ class NodeParameters:
                             (-1, 100000))
     crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000))
     crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000))
+    jaws_in_view: bool = _param(True, 'keep only grasps whose jaw rectangle lies inside the '
+                                'crop (no grasps on objects cut by the image edge)')
     tracking: Tracking = Tracking()
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',
                                  (0.0, 3600.0))
@@ -163,7 +165,8 @@ class NodeParameters:
             plane_point=(0.0, 0.0, self.table_height), plane_normal=tuple(self.plane_normal),
             object_height=self.object_height, depth_window=self.depth_window,
             depth_min=self.depth_min, depth_max=self.depth_max, approach=self.approach,
-            rectified=self.rectified, device_postprocess=self.device_postprocess).validate()
+            rectified=self.rectified, device_postprocess=self.device_postprocess,
+            jaws_in_view=self.jaws_in_view).validate()
 
 
 def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:

@@ -73,6 +73,10 @@ class PipelineConfig:
     approach: str = 'top_down'
     rectified: bool = True           # False: undistort grasp pixels with CameraInfo's D
     device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
+    #: Keep only grasps whose jaw rectangle (opening x jaw size) lies inside the network's crop:
+    #: where a jaw would land outside it, the camera cannot show that the finger has room (an
+    #: object cut by the image edge).
+    jaws_in_view: bool = True
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
@@ -119,6 +123,7 @@ class FrameResult:
     region: CropRegion
     timings: Dict[str, float] = field(default_factory=dict)  # seconds per stage and 'total'
     rejected: int = 0                      # candidates with no 3-D point (no depth / plane)
+    outside: int = 0                       # candidates with a jaw outside the crop (top-k)
     maps: Optional[GraspMaps] = None       # smoothed maps, when asked for (debug image)
     network_image: Optional[np.ndarray] = None  # the S x S RGB crop fed to the network
     network_grasps: List[Grasp] = field(default_factory=list)
@@ -251,6 +256,12 @@ class GraspPipeline:
         t2 = time.perf_counter()
         grasps_3d: List[Grasp3D] = []
         errors: List[Exception] = []
+        size = x.shape[-1]
+        if cfg.jaws_in_view:
+            kept = [g for g in grasps if jaws_in_view(g, size)]
+            outside, grasps = len(grasps) - len(kept), kept
+        else:
+            outside = 0
         for g in grasps:
             if g.quality < cfg.min_quality:
                 continue
@@ -264,7 +275,7 @@ class GraspPipeline:
         t3 = time.perf_counter()
         timings.update(preprocess=t1 - t0, geometry=t3 - t2, total=t3 - t0)
         return FrameResult(grasps=grasps_3d, best_quality=best_quality, region=region,
-                           timings=timings, rejected=len(errors), maps=maps,
+                           timings=timings, rejected=len(errors), outside=outside, maps=maps,
                            network_image=net_rgb if want_maps else None,
                            network_grasps=[g for g in grasps if g.quality >= cfg.min_quality])
 
@@ -311,6 +322,13 @@ class GraspPipeline:
         return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}
 
 
+def jaws_in_view(grasp: Grasp, size: int) -> bool:
+    """True when the 4 corners of ``grasp``'s rectangle (network px) lie inside the
+    ``size`` x ``size`` network input (pixel centres 0 .. size - 1, half a pixel of slack)."""
+    corners = grasp.corners()
+    return bool(np.all(corners >= -0.5) and np.all(corners <= size - 0.5))
+
+
 def describe_exception(exc: BaseException) -> Tuple[str, str]:
     """``(reason, message)`` of a per-frame exception, for counting and logging."""
     reason = getattr(exc, 'reason', None)
@@ -321,4 +339,4 @@ def describe_exception(exc: BaseException) -> Tuple[str, str]:
 
 __all__ = ['APPROACHES', 'DEPTH_SOURCES', 'FrameResult', 'Grasp3D', 'GraspPipeline',
            'NoDepthError', 'PipelineConfig', 'PipelineConfigError', 'SizeMismatchError',
-           'describe_exception']
+           'describe_exception', 'jaws_in_view']

@@ -85,9 +85,13 @@ class NodePlanner:
     name = 'node'
 
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
-                 backend: str = 'auto', precision: str = 'auto', device: str = 'cpu') -> None:
+                 backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
+                 opening_margin: float = 0.0) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
+        #: Added to the published opening (m): the controller's clearance (the node publishes
+        #: the opening the contact needs, Jacquard's convention).
+        self.opening_margin = float(opening_margin)
         self.pipeline = GraspPipeline.from_deploy(
             model, backend=backend, device=device, precision=precision,
             config=PipelineConfig(object_height=float(object_height)))
@@ -98,7 +102,8 @@ class NodePlanner:
             return Plan(None, 'below_min_quality')
         g = result.grasps[0]
         return Plan(WorldGrasp(x=float(g.position[0]), y=float(g.position[1]), yaw=float(g.yaw),
-                               opening=float(g.width_m), z=float(g.position[2]),
+                               opening=float(g.width_m) + self.opening_margin,
+                               z=float(g.position[2]),
                                quality=float(g.quality)))
 
 

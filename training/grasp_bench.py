@@ -61,7 +61,8 @@ def build_planners(args: argparse.Namespace) -> list:
     for name in args.planners:
         if name == 'node':
             made.append(NodePlanner(args.model, object_height=args.object_height,
-                                    backend=args.backend, precision=args.precision))
+                                    backend=args.backend, precision=args.precision,
+                                    opening_margin=args.opening_margin))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -212,6 +213,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="node's object_height and the baseline's grasp plane, where the "
                              'guarded descent aims the fingertips (m, default '
                              f'{DEFAULT_OBJECT_HEIGHT}: just above the table)')
+    parser.add_argument('--opening-margin', type=float, default=0.0,
+                        help="added to the node's published opening before executing it (m, "
+                             'default 0: the opening as published; the baseline adds 0.02 to '
+                             'its blob extent)')
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

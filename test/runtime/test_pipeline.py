@@ -15,9 +15,11 @@ from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
 from mtg_grasp_ros.crop import CropError
 from mtg_grasp_ros.debug_image import render_debug_image
 from mtg_grasp_ros.device_postprocess import TorchPostprocess
+from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.inference import GraspPredictor
-from mtg_grasp_ros.pipeline import (describe_exception, GraspPipeline, NoDepthError,
-                                    PipelineConfig, PipelineConfigError, SizeMismatchError)
+from mtg_grasp_ros.pipeline import (describe_exception, GraspPipeline, jaws_in_view,
+                                    NoDepthError, PipelineConfig, PipelineConfigError,
+                                    SizeMismatchError)
 from mtg_grasp_ros.postprocess import gaussian_kernel, smooth_maps, top_grasps
 from mtg_grasp_ros.transforms import RigidTransform
 
@@ -235,7 +237,7 @@ def test_device_postprocess_plateau_falls_back():
     assert post.grasps(flat, flat, flat, 3, 30) is None  # all pixels are 'peaks'
     pipe = GraspPipeline(red_predictor(sigma=0.0),
                          PipelineConfig(top_k=3, min_quality=-1.0, min_distance=30,
-                                        device_postprocess='always'))
+                                        device_postprocess='always', jaws_in_view=False))
     grasps = pipe.process(np.full((480, 640, 3), 90, np.uint8), CAMERA, TOP_DOWN).grasps
     assert len(grasps) == 3
 
@@ -383,3 +385,32 @@ def test_fp16_on_cuda_is_close_to_fp32(random_model):
         assert float(np.abs(a - b).max()) <= 0.01 * (float(np.abs(a).max()) + 1e-6)
     assert fp16.device_postprocess is not None
     fp16.warm_up()
+
+
+def test_jaws_in_view_rule_on_a_single_grasp():
+    inside = Grasp(row=50.0, col=50.0, angle=0.0, width=40.0, jaw_size=10.0)
+    assert jaws_in_view(inside, 100)
+    # The closing axis runs along the columns (angle 0): 30 + 40/2 = 50 px > 99.5 leaves nothing
+    # when the centre moves to column 85; across the jaws (rows) 5 px either side of the centre.
+    assert not jaws_in_view(Grasp(row=50.0, col=85.0, angle=0.0, width=40.0, jaw_size=10.0),
+                            100)
+    assert not jaws_in_view(Grasp(row=2.0, col=50.0, angle=0.0, width=40.0, jaw_size=10.0), 100)
+    turned = Grasp(row=50.0, col=85.0, angle=math.pi / 2, width=40.0, jaw_size=10.0)
+    assert jaws_in_view(turned, 100)  # closing along the rows: the columns span 80-90 only
+
+
+def test_grasp_of_an_object_cut_by_the_crop_edge_gives_way_to_the_next_peak():
+    # Two red objects: a strip at the crop's right edge (a jaw of its grasp lies outside the
+    # crop) and a square inside it.
+    image = red_image(320, 240, half=12)
+    image[100:180, 545:560] = (255, 0, 0)
+    results = {}
+    for rule in (False, True):
+        pipe = GraspPipeline(red_predictor(width_px=40.0),
+                             PipelineConfig(top_k=3, min_quality=0.1, jaws_in_view=rule))
+        results[rule] = pipe.process(image, CAMERA, TOP_DOWN)
+    assert results[False].outside == 0 and results[True].outside >= 1
+    assert any(g.pixel.col > 500 for g in results[False].grasps)
+    kept = results[True].grasps
+    assert kept and all(g.pixel.col < 500 for g in kept)
+    assert abs(kept[0].pixel.col - 320) < 3 and abs(kept[0].pixel.row - 240) < 3
