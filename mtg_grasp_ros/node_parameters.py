@@ -145,7 +145,7 @@ class NodeParameters:
                             (-1, 100000))
     crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000))
     crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000))
-    jaws_in_view: bool = _param(True, 'keep only grasps whose jaw rectangle lies inside the '
+    jaws_in_view: bool = _param(False, 'keep only grasps whose jaw rectangle lies inside the '
                                 'crop (no grasps on objects cut by the image edge)')
     tracking: Tracking = Tracking()
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',

@@ -75,8 +75,9 @@ class PipelineConfig:
     device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
     #: Keep only grasps whose jaw rectangle (opening x jaw size) lies inside the network's crop:
     #: where a jaw would land outside it, the camera cannot show that the finger has room (an
-    #: object cut by the image edge).
-    jaws_in_view: bool = True
+    #: object cut by the image edge). Off by default: it also refuses objects that lie whole
+    #: near the crop's edge (grasp-bench clutter, docs/grasp_bench.md).
+    jaws_in_view: bool = False
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""

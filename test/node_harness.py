@@ -96,8 +96,6 @@ class Harness:
 
     The node runs the model on PyTorch in fp32 (the runtime's default backend; fp32 so that the
     expected numbers hold on a CPU with hardware bf16 too) unless ``params`` say otherwise.
-    ``jaws_in_view`` is off: the test models' flat quality maps peak at the image's corner,
-    where a jaw always lies outside the crop (the rule is tested in test_pipeline.py).
     """
 
     count = 0
@@ -108,8 +106,7 @@ class Harness:
         self.ns = f'/t{os.getpid()}_{Harness.count}'
         overrides = {'model_path': str(model), 'target_frame': 'world',
                      'reliability': reliability, 'min_quality': 0.1, 'stats_period': 0.0,
-                     'top_k': 3, 'backend': 'torch', 'precision': 'fp32',
-                     'jaws_in_view': False, **params}
+                     'top_k': 3, 'backend': 'torch', 'precision': 'fp32', **params}
         self.node = GraspDetectionNode(
             namespace=self.ns,
             parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])

@@ -104,8 +104,10 @@ def test_colcon_build_installs_only_the_runtime(tmp_path):
     assert ({p.name for p in (site / PACKAGE).glob('*.py')}
             == {p.name for p in (ROOT / PACKAGE).glob('*.py')})
     for pattern in ('launch/*.launch.py', 'config/*.yaml', 'models/*'):
-        for f in ROOT.glob(pattern):
+        for f in filter(Path.is_file, ROOT.glob(pattern)):
             assert (share / f.relative_to(ROOT)).is_file(), f
+    # Candidate models are measured in the repository, never installed on the robot.
+    assert not (share / 'models' / 'candidates').exists()
     executables = sorted((install / 'lib' / PACKAGE).iterdir())
     assert [e.name for e in executables] == ['grasp_detection_node']
     env = robot_environment(tmp_path, site)

@@ -82,6 +82,9 @@ def register(subparsers) -> None:
     parser.add_argument('--top-k', type=int, default=1, help='grasps drawn per image (1)')
     parser.add_argument('--min-quality', type=float, default=0.0,
                         help='draw grasps of at least this quality (0: always the best)')
+    parser.add_argument('--jaws-in-view', action='store_true',
+                        help="the node's jaws_in_view parameter: only grasps whose jaw "
+                             'rectangle lies inside the crop')
     parser.add_argument('--backend', default='torch', choices=['torch', 'onnx'])
     parser.add_argument('--out', type=Path, required=True, help='output PNG (the grid)')
     parser.set_defaults(func=run)
@@ -90,7 +93,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     models = args.model or [str(default_model_path())]
     images = [read_rgb(p) for p in args.images]
-    config = PipelineConfig(top_k=max(1, args.top_k), min_quality=args.min_quality)
+    # The node's candidate count (top_k 5: a grasp rejected by jaws_in_view gives way to the
+    # next peak), of which --top-k are drawn.
+    config = PipelineConfig(top_k=max(PipelineConfig.top_k, args.top_k),
+                            min_quality=args.min_quality, jaws_in_view=args.jaws_in_view)
     rows: List[np.ndarray] = []
     for model in models:
         pipeline = GraspPipeline.from_deploy(model, backend=args.backend, device='cpu',
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         panels = []
         for path, rgb in zip(args.images, images):
             result = predict_image(pipeline, rgb)
+            result.network_grasps = result.network_grasps[:max(1, args.top_k)]
             panel = render_debug_image(result)
             best = result.grasps[0].pixel if result.grasps else None
             if best is None:

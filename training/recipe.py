@@ -122,7 +122,7 @@ PRESETS: Dict[str, RecipeSettings] = {
     'cpu': RecipeSettings(train_objects=110, heldout_objects=40, views=4, mixed_objects=200,
                           image_size=1024, trials=40, input_size=300, epochs=0,
                           finetune_epochs=25, device='cpu', loader_workers=2, cache_mb=8192.0,
-                          init='models/mtgcnn_depth_p_v2'),
+                          init='models/mtgcnn_depth_p'),
     'tiny': RecipeSettings(train_objects=6, heldout_objects=2, views=1, mixed_objects=2,
                            mixed_views=1, image_size=128, trials=12, input_size=64, epochs=1,
                            finetune_epochs=1, device='cpu', loader_workers=0, cache_mb=256.0,

@@ -237,7 +237,7 @@ def test_device_postprocess_plateau_falls_back():
     assert post.grasps(flat, flat, flat, 3, 30) is None  # all pixels are 'peaks'
     pipe = GraspPipeline(red_predictor(sigma=0.0),
                          PipelineConfig(top_k=3, min_quality=-1.0, min_distance=30,
-                                        device_postprocess='always', jaws_in_view=False))
+                                        device_postprocess='always'))
     grasps = pipe.process(np.full((480, 640, 3), 90, np.uint8), CAMERA, TOP_DOWN).grasps
     assert len(grasps) == 3
 
