@@ -8,7 +8,8 @@ succeeds when an object is held off the table (simulation/grasp_execution.py). P
 seeing the same rendered 640x480 frames of the simulated camera (held-out objects only):
 
   node       the grasp node's pipeline on --model (node defaults, object_height from
-             --object-height)
+             --object-height), opening = the published opening + --opening-margin (2 cm:
+             the controller's clearance, the same as the baseline's)
   baseline   image-only geometry: the largest colour blob that differs from the table, its
              centroid, closing across its minor axis, opening = its extent + 2 cm
   lookahead  the ceiling, "what the physics allows": tries up to --candidates grasps sampled
@@ -44,7 +45,7 @@ from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
 from simulation.objects import heldout_indices, SHAPE_SOURCES
-from simulation.planners import DEFAULT_OBJECT_HEIGHT
+from simulation.planners import DEFAULT_MARGIN, DEFAULT_OBJECT_HEIGHT
 from simulation.tabletop import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,10 +214,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="node's object_height and the baseline's grasp plane, where the "
                              'guarded descent aims the fingertips (m, default '
                              f'{DEFAULT_OBJECT_HEIGHT}: just above the table)')
-    parser.add_argument('--opening-margin', type=float, default=0.0,
-                        help="added to the node's published opening before executing it (m, "
-                             'default 0: the opening as published; the baseline adds 0.02 to '
-                             'its blob extent)')
+    parser.add_argument('--opening-margin', type=float, default=DEFAULT_MARGIN,
+                        help="added to the node's published opening before executing it: the "
+                             "controller's clearance, as the baseline adds to its blob extent "
+                             f'(m, default {DEFAULT_MARGIN}; 0 = the opening as published)')
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

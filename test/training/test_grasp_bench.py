@@ -63,3 +63,17 @@ def test_grasp_bench_rejects_bad_arguments(capsys):
     assert main(['grasp-bench', '--max-opening', '0.5']) == 2
     assert main(['grasp-bench', '--model', '/nonexistent/model', '--planners', 'node']) == 2
     assert 'error' in capsys.readouterr().err
+
+
+def test_node_planner_executes_the_published_opening_plus_the_margin(tmp_path, capsys):
+    # The same scene with margins 0 and 0.02: the executed opening is the published one + 2 cm.
+    openings = []
+    for margin in ('0', '0.02'):
+        out = tmp_path / f'bench_{margin}.json'
+        assert main(['grasp-bench', '--objects', '1', '--seeds', '1', '--clutter-scenes', '0',
+                     '--planners', 'node', '--opening-margin', margin, '--quiet', '--json',
+                     str(out)]) == 0
+        data = json.loads(out.read_text())
+        assert data['settings']['opening_margin'] == float(margin)
+        openings.append(data['isolated'][0]['attempts'][0]['grasp']['opening'])
+    assert openings[1] - openings[0] == pytest.approx(0.02, abs=2e-5)  # JSON keeps 5 decimals
