@@ -86,7 +86,7 @@ class NodePlanner:
 
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
                  backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
-                 opening_margin: float = 0.0) -> None:
+                 opening_margin: float = 0.0, jaws_in_view: bool = False) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -94,7 +94,8 @@ class NodePlanner:
         self.opening_margin = float(opening_margin)
         self.pipeline = GraspPipeline.from_deploy(
             model, backend=backend, device=device, precision=precision,
-            config=PipelineConfig(object_height=float(object_height)))
+            config=PipelineConfig(object_height=float(object_height),
+                                  jaws_in_view=bool(jaws_in_view)))
 
     def plan(self, view: View) -> Plan:
         result = self.pipeline.process(view.rgb, view.camera.model, view.camera.pose)

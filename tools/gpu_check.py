@@ -151,10 +151,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog='python -m tools.gpu_check', description=__doc__.split('\n\n')[1],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--model', type=Path, default=None,
-                        help=f'deploy model (default: {default_model_path()})')
+                        help=f'deploy model path; None = {default_model_path()}')
     parser.add_argument('--device', choices=('cuda', 'cpu'), default='cuda',
                         help='cpu: the same check without a GPU (tests)')
-    parser.add_argument('--precisions', nargs='+', choices=PRECISIONS, default=list(PRECISIONS))
+    parser.add_argument('--precisions', nargs='+', choices=PRECISIONS, default=list(PRECISIONS),
+                        help='torch precisions to time (default: all)')
     parser.add_argument('--no-onnx', action='store_true', help='skip ONNX Runtime')
     parser.add_argument('--frames', type=int, default=300, help='timed frames per row')
     parser.add_argument('--warmup', type=int, default=20, help='untimed frames per row')

@@ -63,7 +63,8 @@ def build_planners(args: argparse.Namespace) -> list:
         if name == 'node':
             made.append(NodePlanner(args.model, object_height=args.object_height,
                                     backend=args.backend, precision=args.precision,
-                                    opening_margin=args.opening_margin))
+                                    opening_margin=args.opening_margin,
+                                    jaws_in_view=args.jaws_in_view))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -218,6 +219,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="added to the node's published opening before executing it: the "
                              "controller's clearance, as the baseline adds to its blob extent "
                              f'(m, default {DEFAULT_MARGIN}; 0 = the opening as published)')
+    parser.add_argument('--jaws-in-view', action='store_true',
+                        help="the node's jaws_in_view parameter (default off, as the node)")
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

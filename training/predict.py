@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+import sys
 from typing import List, Sequence
 
 import cv2
@@ -29,8 +30,9 @@ import numpy as np
 
 from mtg_grasp_ros.camera_model import CameraModel
 from mtg_grasp_ros.debug_image import render_debug_image
-from mtg_grasp_ros.deploy import default_model_path
-from mtg_grasp_ros.pipeline import FrameResult, GraspPipeline, PipelineConfig
+from mtg_grasp_ros.deploy import default_model_path, DeployModelError
+from mtg_grasp_ros.pipeline import (FrameResult, GraspPipeline, PipelineConfig,
+                                    PipelineConfigError)
 from mtg_grasp_ros.transforms import RigidTransform
 
 #: Nominal camera height (m) above the plane for the (unused) 3-D stage.
@@ -77,7 +79,8 @@ def register(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('images', nargs='+', type=Path, help='RGB image files (PNG, JPEG, ...)')
     parser.add_argument('--model', action='append', default=None,
-                        help='deploy model (stem or file); repeat to compare models row by row '
+                        help='deploy model: path of its stem or of one of its files, e.g. '
+                             'models/mtgcnn_depth_p; repeat to compare models row by row '
                              "(default: the node's default model)")
     parser.add_argument('--top-k', type=int, default=1, help='grasps drawn per image (1)')
     parser.add_argument('--min-quality', type=float, default=0.0,
@@ -92,15 +95,23 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     models = args.model or [str(default_model_path())]
-    images = [read_rgb(p) for p in args.images]
+    try:
+        images = [read_rgb(p) for p in args.images]
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     # The node's candidate count (top_k 5: a grasp rejected by jaws_in_view gives way to the
     # next peak), of which --top-k are drawn.
     config = PipelineConfig(top_k=max(PipelineConfig.top_k, args.top_k),
                             min_quality=args.min_quality, jaws_in_view=args.jaws_in_view)
     rows: List[np.ndarray] = []
     for model in models:
-        pipeline = GraspPipeline.from_deploy(model, backend=args.backend, device='cpu',
-                                             config=config)
+        try:
+            pipeline = GraspPipeline.from_deploy(model, backend=args.backend, device='cpu',
+                                                 config=config)
+        except (DeployModelError, PipelineConfigError) as exc:
+            print(f'error: {exc}', file=sys.stderr)
+            return 2
         name = Path(model).name
         panels = []
         for path, rgb in zip(args.images, images):

@@ -8,8 +8,9 @@ The steps of ``models/README.md`` ("How it was made"), run in-process one after 
 2. ``synth-mixed``    random_urdfs and procedural shapes, a share of clutter views
                       (``--shapes``, ``--clutter``) into ``data/train/mixed`` (when
                       ``mixed_objects`` > 0)
-3. ``synth-heldout``  the held-out objects (``--split heldout``, the same shapes and clutter
-                      share as step 2, never trained on)
+3. ``synth-heldout``  the held-out objects (``--split heldout``, the shapes of step 2 and
+                      ``heldout_clutter`` clutter views, never trained on; ``heldout_objects``
+                      None: all of them)
 4. ``train``          MTG-CNN_p (depth auxiliary task, positional loss), fold 0 (skipped when
                       ``epochs`` is 0: the fine-tuning then starts from ``init``)
 5. ``relabel``        keep the antipodal labels (``training relabel --cone``)  } only with
@@ -39,7 +40,7 @@ s**; relabel ~15 s, held-out evaluation ~20 s, export ~5 s, start-up ~10 s. Tota
 (~9 min)**, under the 10-minute goal; replace these figures with the measured
 ``recipe.json`` seconds once it has run on a GPU.
 
-Preset ``cpu`` is how the default model v3 was made on the 2-core development machine
+Preset ``cpu`` is how candidate 3a (not the default) was made on the 2-core development machine
 (``models/README.md``): no training from scratch (``epochs`` 0), v2's weights fine-tuned for
 25 epochs on the antipodal labels of 110 single-object and 200 mixed objects.
 """
@@ -117,7 +118,7 @@ PRESETS: Dict[str, RecipeSettings] = {
     'gpu': RecipeSettings(train_objects=300, heldout_objects=None, views=4, mixed_objects=300,
                           image_size=1024, trials=40, input_size=300, epochs=30,
                           finetune_epochs=15, device='cuda', loader_workers=8, cache_mb=4096.0),
-    # The default model v3 as made on the 2-core CPU (models/README.md): v2's weights
+    # Candidate 3a as made on the 2-core CPU (models/README.md; not the default): v2's weights
     # fine-tuned on the antipodal labels of the new data, no training from scratch.
     'cpu': RecipeSettings(train_objects=110, heldout_objects=40, views=4, mixed_objects=200,
                           image_size=1024, trials=40, input_size=300, epochs=0,

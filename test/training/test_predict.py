@@ -42,11 +42,21 @@ def test_grid_has_one_row_per_model_and_one_column_per_image(tmp_path, capsys):
     assert 'q 0.50' in printed
 
 
-def test_unreadable_image_is_named(tmp_path):
+def test_unreadable_image_and_missing_model_are_clear_errors(tmp_path, capsys):
     bad = tmp_path / 'not_an_image.png'
     bad.write_text('hello')
     with pytest.raises(ValueError, match='not_an_image.png'):
         predict.read_rgb(bad)
+    parser = argparse.ArgumentParser()
+    predict.register(parser.add_subparsers())
+    args = parser.parse_args(['predict', str(bad), '--out', str(tmp_path / 'o.png')])
+    assert args.func(args) == 2
+    assert 'not_an_image.png' in capsys.readouterr().err
+    good = _write_image(tmp_path / 'good.png')
+    args = parser.parse_args(['predict', str(good), '--model', str(tmp_path / 'nothing'),
+                              '--out', str(tmp_path / 'o.png')])
+    assert args.func(args) == 2
+    assert 'nothing' in capsys.readouterr().err
 
 
 def test_nominal_camera_looks_straight_down():

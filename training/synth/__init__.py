@@ -157,7 +157,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     looks = parser.add_argument_group(
         'looks and views (domain randomisation)',
-        'The defaults (rich looks, 30%% robot views, sensor effects) aim at real cameras; '
+        'The defaults (rich looks, 30% robot views, sensor effects) aim at real cameras; '
         '--looks plain --robot-views 0 --no-sensor-effects reproduces data made before these '
         'options, draw for draw.')
     looks.add_argument('--looks', choices=('plain', 'rich'), default='rich',
