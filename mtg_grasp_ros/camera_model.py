@@ -84,7 +84,10 @@ class CameraModel:
 
         P is used when its fx and fy are non-zero, else K. Binning divides the intrinsics and
         the size; an ROI ``(x_offset, y_offset, width, height)`` with non-zero size shifts the
-        principal point and gives the size, as ``image_geometry`` does.
+        principal point and gives the size, as ``image_geometry`` does. An R of all zeros (sent
+        by some drivers for a monocular camera, where sensor_msgs/CameraInfo specifies the
+        identity) is read as the identity: as a rotation it would send every undistorted pixel
+        to the principal point.
         """
         k = _as_floats(k, 9, 'K')
         p = _as_floats(p, 12, 'P') if p is not None and len(p) else None
@@ -106,7 +109,7 @@ class CameraModel:
             width, height = width // bx, height // by
         return cls(fx=float(fx), fy=float(fy), cx=float(cx), cy=float(cy), width=width,
                    height=height, k=tuple(k), d=tuple(float(v) for v in d),
-                   r=tuple(_as_floats(r, 9, 'R')) if r is not None and len(r) else None,
+                   r=_rectification(r),
                    p=tuple(p) if p is not None else None, distortion_model=distortion_model)
 
     @classmethod
@@ -218,3 +221,12 @@ def _as_floats(values, n: int, name: str) -> list:
     if not all(math.isfinite(v) for v in values):
         raise CameraModelError(f'CameraInfo {name} has non-finite values')
     return values
+
+
+def _rectification(r: Optional[Sequence[float]]) -> Optional[Tuple[float, ...]]:
+    """CameraInfo's R (9 values) as a tuple, or None (the identity) when it is absent or all
+    zeros."""
+    if r is None or not len(r):
+        return None
+    values = _as_floats(r, 9, 'R')
+    return tuple(values) if any(values) else None

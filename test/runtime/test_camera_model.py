@@ -133,3 +133,17 @@ def test_rectify_pixels_inverts_the_distortion():
     odd = CameraModel.from_camera_info(K, None, 640, 480, d=[0.1], distortion_model='weird')
     with pytest.raises(CameraModelError, match='weird'):
         odd.rectify_pixels(rect)
+
+
+def test_an_all_zero_rectification_matrix_is_the_identity():
+    # Some drivers send R = 0 with a distortion model; read as a rotation it would send every
+    # pixel to the principal point (and the node's rays behind the camera).
+    d = [-0.2, 0.05, 0.001, -0.002, 0.0]
+    zero_r = CameraModel.from_camera_info(K, None, 640, 480, d=d, r=[0.0] * 9,
+                                          distortion_model='plumb_bob')
+    identity = CameraModel.from_camera_info(K, None, 640, 480, d=d, r=list(np.eye(3).ravel()),
+                                            distortion_model='plumb_bob')
+    raw = np.array([[100.0, 80.0], [320.0, 240.0], [600.0, 400.0]])
+    assert zero_r.r is None
+    np.testing.assert_allclose(zero_r.rectify_pixels(raw), identity.rectify_pixels(raw))
+    assert np.ptp(zero_r.rectify_pixels(raw)[:, 0]) > 400  # spread out, not collapsed
