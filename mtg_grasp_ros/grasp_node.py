@@ -104,9 +104,9 @@ class GraspDetectionNode(Node):
         if self.params.stats_period > 0:
             self.create_timer(self.params.stats_period, self._log_statistics)
         self._setup_diagnostics()
-        warning = transport_warning(os.environ)
-        if warning:
-            self.get_logger().warning(warning)
+        for warning in (transport_warning(os.environ), self.params.approach_note):
+            if warning:
+                self.get_logger().warning(warning)
         self.get_logger().info(
             f'ready: {self.pipeline.describe()}; model {self.model_path}; target frame '
             f'{self.target_frame or "(camera frame)"}; depth source {self.params.depth_source}; '

@@ -151,10 +151,20 @@ class NodeParameters:
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',
                                  (0.0, 3600.0))
 
+    @property
+    def approach_note(self) -> str:
+        """Why the pipeline's approach differs from ``approach`` ('' when it does not)."""
+        if self.approach == 'top_down' and not self.target_frame:
+            return ('target_frame is empty (grasps in the camera frame, which has no "up"): '
+                    'approach top_down (-z of that frame) would point from the table back to '
+                    'the camera, so the approach is the optical axis (approach: camera)')
+        return ''
+
     def pipeline_config(self) -> PipelineConfig:
         """The :class:`mtg_grasp_ros.pipeline.PipelineConfig` of these parameters, validated.
 
-        The support plane passes through ``(0, 0, table_height)``. Raises
+        The support plane passes through ``(0, 0, table_height)``; with an empty target_frame
+        the approach is the camera's optical axis (:attr:`approach_note`). Raises
         :class:`mtg_grasp_ros.pipeline.PipelineConfigError` for an invalid combination.
         """
         return PipelineConfig(
@@ -164,7 +174,8 @@ class NodeParameters:
             crop_y=self.crop_y, depth_source=self.depth_source,
             plane_point=(0.0, 0.0, self.table_height), plane_normal=tuple(self.plane_normal),
             object_height=self.object_height, depth_window=self.depth_window,
-            depth_min=self.depth_min, depth_max=self.depth_max, approach=self.approach,
+            depth_min=self.depth_min, depth_max=self.depth_max,
+            approach='camera' if self.approach_note else self.approach,
             rectified=self.rectified, device_postprocess=self.device_postprocess,
             jaws_in_view=self.jaws_in_view).validate()
 

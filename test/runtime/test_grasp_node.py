@@ -61,6 +61,21 @@ def test_publishes_all_outputs_stamped_in_the_target_frame(harness):
     assert 'frames in 1, processed 1, published 1' in h.node.stats.summary()
 
 
+def test_camera_frame_output_approaches_along_the_optical_axis(harness):
+    # target_frame '' publishes in the camera's optical frame, which has no "up": top_down
+    # (-z of that frame) would point from the table back to the camera. The support plane is
+    # then given in the camera frame: 0.5 m ahead, its normal towards the camera.
+    h = harness(target_frame='', table_height=0.5, plane_normal=[0.0, 0.0, -1.0])
+    h.wait_connected()
+    h.send(image_msg(stamp=(3, 0)), info_msg())
+    pose = h.expect_pose()
+    assert pose.header.frame_id == 'camera_optical'
+    q = pose.pose.orientation
+    r = matrix_from_quaternion((q.x, q.y, q.z, q.w))
+    np.testing.assert_allclose(r[:, 2], [0, 0, 1], atol=1e-9)   # into the scene
+    assert pose.pose.position.z == pytest.approx(0.5)  # on the plane, in front of the camera
+
+
 def test_debug_image_only_while_subscribed(harness):
     h = harness()
     h.wait_connected()
