@@ -48,7 +48,7 @@ from mtg_grasp_ros.grasp_messages import (debug_image_message, grasp_array, gras
                                           to_pose)
 from mtg_grasp_ros.image_conversion import cv_bridge_available, image_to_depth, image_to_rgb
 from mtg_grasp_ros.node_inputs import (CameraInfoCache, DepthBuffer, InputSubscriptions,
-                                       resolve_topic)
+                                       resolve_topic, steady_clock)
 from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters,
                                            read_parameters, StartupError)
 from mtg_grasp_ros.node_statistics import FrameStatistics
@@ -102,7 +102,8 @@ class GraspDetectionNode(Node):
         self._worker = threading.Thread(target=self._work, name='grasp_worker', daemon=True)
         self._worker.start()
         if self.params.stats_period > 0:
-            self.create_timer(self.params.stats_period, self._log_statistics)
+            self.create_timer(self.params.stats_period, self._log_statistics,
+                              clock=steady_clock())
         self._setup_diagnostics()
         for warning in (transport_warning(os.environ), self.params.approach_note):
             if warning:

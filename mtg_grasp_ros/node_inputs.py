@@ -21,6 +21,7 @@ import math
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -36,6 +37,12 @@ class NoCameraInfoError(ValueError):
     """An image arrived before any CameraInfo."""
 
     reason = 'no_camera_info'
+
+
+def steady_clock() -> Clock:
+    """A steady (monotonic) clock for the node's housekeeping timers: they must run whatever
+    ``use_sim_time`` says, before any ``/clock`` message (rclpy ``Clock``, ``STEADY_TIME``)."""
+    return Clock(clock_type=ClockType.STEADY_TIME)
 
 
 def resolve_topic(node: Node, topic: str) -> str:
@@ -63,7 +70,10 @@ class InputSubscriptions:
         if reliability == 'auto':
             self.pending = dict(topics)
             self._since = time.monotonic()
-            self._timer = node.create_timer(0.5, self._subscribe_matching)
+            # On the steady clock: with use_sim_time and no /clock yet (a bag played without
+            # --clock, a simulator not started) a ROS-time timer would never fire.
+            self._timer = node.create_timer(0.5, self._subscribe_matching,
+                                            clock=steady_clock())
             node.get_logger().info('reliability auto: waiting for publishers on '
                                    + ', '.join(resolve_topic(node, t) for t in topics))
         else:

@@ -260,6 +260,16 @@ def test_auto_reliability_matches_the_publisher(harness, publisher):
     h.expect_pose()
 
 
+def test_sim_time_before_any_clock_still_subscribes_and_grasps(harness):
+    # use_sim_time with no /clock yet (a bag played without --clock): the reliability-auto
+    # timer runs on the steady clock, so the node still finds the publishers.
+    h = harness(reliability='auto', use_sim_time=True, stats_period=0.5)
+    assert h.spin_until(lambda: 'image' in h.node.subs and 'camera_info' in h.node.subs)
+    h.wait_connected()
+    h.send(image_msg(), info_msg())
+    h.expect_pose()
+
+
 def test_best_effort_subscription(harness):
     h = harness(reliability='best_effort', publisher_reliability='best_effort')
     assert h.node.subs['image'].qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
