@@ -143,6 +143,12 @@ class CameraInfoCache:
         return camera
 
 
+class DepthFrameError(NoDepthError):
+    """The aligned depth image is in another frame than the colour image."""
+
+    reason = 'depth_frame_mismatch'
+
+
 class DepthBuffer:
     """The last ``size`` depth images of ``topic`` (its full name, for errors)."""
 
@@ -154,18 +160,27 @@ class DepthBuffer:
         """Subscription callback."""
         self._msgs.append(msg)
 
-    def closest(self, stamp) -> Image:
-        """The buffered depth message closest in time to ``stamp`` (within ``slop`` s);
-        raises :class:`NoDepthError` when there is none."""
+    def closest(self, stamp, frame_id: str = '') -> Image:
+        """The buffered depth message closest in time to ``stamp`` (within ``slop`` s; of
+        equally close ones the newest, so sources that stamp everything 0 get the latest
+        depth). Raises :class:`NoDepthError` when there is none and :class:`DepthFrameError`
+        when it is in another frame than ``frame_id`` (the colour image's; an aligned depth
+        image shares it: a depth in its own optical frame would put the grasp at the wrong
+        height). Empty frame ids are not compared."""
         t = stamp.sec + stamp.nanosec * 1e-9
         best, best_dt = None, math.inf
-        for m in list(self._msgs):
+        for m in list(self._msgs):  # oldest first
             dt = abs(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 - t)
-            if dt < best_dt:
+            if dt <= best_dt:
                 best, best_dt = m, dt
         if best is None:
             raise NoDepthError('no depth image received yet on ' + self.topic)
         if best_dt > self.slop:
             raise NoDepthError(f'no depth image within depth_slop {self.slop} s of the colour '
                                f'image (closest {best_dt:.3f} s)')
+        if frame_id and best.header.frame_id and best.header.frame_id != frame_id:
+            raise DepthFrameError(
+                f'the depth image on {self.topic} is in frame {best.header.frame_id!r} but the '
+                f'colour image in {frame_id!r}: subscribe to the depth aligned (registered) to '
+                f'the colour image')
         return best

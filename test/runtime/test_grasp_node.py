@@ -147,6 +147,29 @@ def test_depth_topic_nan_and_zero_depth_skip_the_frame(harness):
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
 
 
+def test_depth_in_another_frame_is_refused(harness):
+    # A depth image in its own optical frame, not aligned to the colour image.
+    h = harness(depth_source='depth_topic')
+    h.wait_connected(depth=True)
+    other = depth_msg(0.5, stamp=(1, 0))
+    other.header.frame_id = 'camera_depth_optical_frame'
+    h.send(image_msg(stamp=(1, 0)), info_msg(), other)
+    h.wait_handled(1)
+    assert h.stats()['dropped'] == {'depth_frame_mismatch': 1}
+    h.send(image_msg(stamp=(2, 0)), info_msg(), depth_msg(0.5, stamp=(2, 0)))
+    h.expect_pose()
+
+
+def test_everything_stamped_zero_uses_the_newest_depth(harness):
+    h = harness(depth_source='depth_topic')
+    h.wait_connected(depth=True)
+    h.send(depth=depth_msg(0.3, stamp=(0, 0)))
+    assert h.spin_until(lambda: len(h.node._depth._msgs) == 1)
+    h.send(image_msg(stamp=(0, 0)), info_msg(), depth_msg(0.5, stamp=(0, 0)))
+    p = h.expect_pose().pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)  # the 0.5 m one
+
+
 def test_ray_parallel_to_the_table_skips_the_frame(harness):
     # The camera lies in the table plane, looking along it: no pixel ray meets the table.
     h = harness(**{'camera_pose.xyz': [0.0, 0.0, 0.0],
