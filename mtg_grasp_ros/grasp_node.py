@@ -216,7 +216,7 @@ class GraspDetectionNode(Node):
                                     self.params.tf_timeout)
         depth = None
         if self.params.depth_source == 'depth_topic':
-            depth = image_to_depth(self._depth.closest(msg.header.stamp, msg.header.frame_id))
+            depth = image_to_depth(self._depth.wait_for(msg.header.stamp, msg.header.frame_id))
         want_debug = self.debug_pub.get_subscription_count() > 0
         result = self.pipeline.process(rgb, camera, transform, depth=depth,
                                        want_maps=want_debug)

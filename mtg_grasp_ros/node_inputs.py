@@ -160,6 +160,19 @@ class DepthBuffer:
         """Subscription callback."""
         self._msgs.append(msg)
 
+    def wait_for(self, stamp, frame_id: str = '', poll: float = 0.002) -> Image:
+        """:meth:`closest`, after waiting (at most ``slop`` s of wall time, in this thread)
+        while every buffered depth image is older than ``stamp``: drivers publish the aligned
+        depth a few ms after its colour frame, and the depth of the colour frame's own
+        instant is better than the previous one (which is within ``slop`` too)."""
+        t = stamp.sec + stamp.nanosec * 1e-9
+        deadline = time.monotonic() + self.slop
+        while time.monotonic() < deadline and not any(
+                m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 >= t
+                for m in list(self._msgs)):
+            time.sleep(poll)
+        return self.closest(stamp, frame_id)
+
     def closest(self, stamp, frame_id: str = '') -> Image:
         """The buffered depth message closest in time to ``stamp`` (within ``slop`` s; of
         equally close ones the newest, so sources that stamp everything 0 get the latest

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import time
 import types
 
 from geometry_msgs.msg import TransformStamped
@@ -158,6 +159,21 @@ def test_depth_in_another_frame_is_refused(harness):
     assert h.stats()['dropped'] == {'depth_frame_mismatch': 1}
     h.send(image_msg(stamp=(2, 0)), info_msg(), depth_msg(0.5, stamp=(2, 0)))
     h.expect_pose()
+
+
+def test_depth_published_after_its_colour_frame_is_waited_for(harness):
+    # As RealSense drivers do: the aligned depth of a frame comes ~15 ms after the colour
+    # image, while the previous frame's depth (within depth_slop) is already buffered. The
+    # node waits for it up to depth_slop (0.5 s here: room for a loaded test machine).
+    h = harness(depth_source='depth_topic', depth_slop=0.5)
+    h.wait_connected(depth=True)
+    h.send(None, info_msg(), depth_msg(0.3, stamp=(0, 966_000_000)))
+    h.image_pub.publish(image_msg(stamp=(1, 0)))
+    assert h.spin_until(lambda: h.stats()['frames_in'] == 1)  # the worker has the frame
+    time.sleep(0.015)
+    h.depth_pub.publish(depth_msg(0.5, stamp=(1, 0)))
+    p = h.expect_pose().pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)  # the 0.5 m one
 
 
 def test_everything_stamped_zero_uses_the_newest_depth(harness):
