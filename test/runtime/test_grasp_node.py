@@ -176,6 +176,19 @@ def test_depth_published_after_its_colour_frame_is_waited_for(harness):
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)  # the 0.5 m one
 
 
+def test_camera_info_with_r_all_zeros_and_a_distortion_model(harness):
+    # Some drivers send R = 0 (CameraInfo's default) with distortion coefficients; with
+    # rectified: false the node undistorts the grasp pixels, reading that R as the identity.
+    h = harness(rectified=False)
+    h.wait_connected()
+    info = info_msg()
+    info.d = [1e-6, 0.0, 0.0, 0.0, 0.0]
+    assert not any(info.r)
+    h.send(image_msg(), info)
+    p = h.expect_pose().pose.position
+    np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-4)
+
+
 def test_everything_stamped_zero_uses_the_newest_depth(harness):
     h = harness(depth_source='depth_topic')
     h.wait_connected(depth=True)
