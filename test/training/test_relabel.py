@@ -99,3 +99,28 @@ def test_relabel_keeps_the_folder_layout_of_nested_data_sets(tmp_path, capsys):
     assert len(read_jacquard_grasps(out / 'single' / 'r001' / '0_r001_grasps.txt')) == 1
     assert len(read_jacquard_grasps(out / 'clutter' / 'r001' / '0_r001_grasps.txt')) == 2
     assert len(find_samples(out)) == 2
+
+
+def test_keep_every_object_gives_each_object_its_best_labels(tmp_path, capsys):
+    """Two bars in one view: the one whose labels are all 35-50 deg off keeps its 35 deg label
+    with --keep-every-object (within --cone of its best), and loses all of them without."""
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.rectangle(mask, (40, 30), (160, 60), 255, -1)     # bar 1: rows 30-60
+    cv2.rectangle(mask, (40, 130), (160, 160), 255, -1)   # bar 2: rows 130-160
+    across_1 = Grasp(row=45.0, col=100.0, angle=math.pi / 2, width=60.0, jaw_size=10.0)
+    skew_35 = Grasp(row=145.0, col=100.0, angle=math.pi / 2 + math.radians(35), width=80.0,
+                    jaw_size=10.0)
+    skew_55 = Grasp(row=145.0, col=100.0, angle=math.pi / 2 + math.radians(55), width=80.0,
+                    jaw_size=10.0)
+    off = Grasp(row=100.0, col=100.0, angle=math.pi / 2, width=20.0, jaw_size=10.0)
+    src = tmp_path / 'src'
+    write_view(src, 'r001', 0, mask, [across_1, skew_35, skew_55, off])
+    assert training_main(['relabel', '--data', str(src), '--out', str(tmp_path / 'a'),
+                          '--quiet']) == 0
+    assert len(read_jacquard_grasps(tmp_path / 'a' / 'r001' / '0_r001_grasps.txt')) == 1
+    assert training_main(['relabel', '--data', str(src), '--out', str(tmp_path / 'b'),
+                          '--keep-every-object', '--quiet']) == 0
+    assert '1 of the kept labels are beyond the cone' in capsys.readouterr().out
+    kept = read_jacquard_grasps(tmp_path / 'b' / 'r001' / '0_r001_grasps.txt')
+    assert sorted(round(g.row) for g in kept) == [45, 145]
+    assert json.loads((tmp_path / 'b' / 'relabel.json').read_text())['labels_kept_beyond_cone'] == 1
