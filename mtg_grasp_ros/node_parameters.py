@@ -25,7 +25,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from mtg_grasp_ros.backends import BACKENDS, DEVICES, PRECISIONS
 from mtg_grasp_ros.deploy import DEFAULT_MODEL_STEM
-from mtg_grasp_ros.pipeline import APPROACHES, DEPTH_SOURCES, PipelineConfig
+from mtg_grasp_ros.pipeline import APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW, PipelineConfig
 
 RELIABILITIES = ('auto', 'reliable', 'best_effort')
 USE_TF = ('auto', 'true', 'false')
@@ -145,8 +145,10 @@ class NodeParameters:
                             (-1, 100000))
     crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000))
     crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000))
-    jaws_in_view: bool = _param(False, 'keep only grasps whose jaw rectangle lies inside the '
-                                'crop (no grasps on objects cut by the image edge)')
+    jaws_outside_view: str = _param('keep', 'grasps whose jaw rectangle reaches outside the crop '
+                                    '(objects cut by the image edge): keep = ranked by quality, '
+                                    'last = after every grasp inside, drop = never',
+                                    choices=JAWS_OUTSIDE_VIEW)
     tracking: Tracking = Tracking()
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',
                                  (0.0, 3600.0))
@@ -177,7 +179,7 @@ class NodeParameters:
             depth_min=self.depth_min, depth_max=self.depth_max,
             approach='camera' if self.approach_note else self.approach,
             rectified=self.rectified, device_postprocess=self.device_postprocess,
-            jaws_in_view=self.jaws_in_view).validate()
+            jaws_outside_view=self.jaws_outside_view).validate()
 
 
 def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:

@@ -42,6 +42,7 @@ from mtg_grasp_ros.transforms import RigidTransform, TransformError
 
 DEPTH_SOURCES = ('plane', 'depth_topic')
 APPROACHES = ('top_down', 'camera')
+JAWS_OUTSIDE_VIEW = ('keep', 'last', 'drop')
 
 
 class SizeMismatchError(ValueError):
@@ -73,11 +74,12 @@ class PipelineConfig:
     approach: str = 'top_down'
     rectified: bool = True           # False: undistort grasp pixels with CameraInfo's D
     device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
-    #: Keep only grasps whose jaw rectangle (opening x jaw size) lies inside the network's crop:
-    #: where a jaw would land outside it, the camera cannot show that the finger has room (an
-    #: object cut by the image edge). Off by default: it also refuses objects that lie whole
-    #: near the crop's edge (grasp-bench clutter, docs/grasp_bench.md).
-    jaws_in_view: bool = False
+    #: Grasps whose jaw rectangle (opening x jaw size) reaches outside the network's crop, where
+    #: the camera cannot show that the finger has room (an object cut by the image edge):
+    #: ``keep`` ranks them by quality like the others, ``last`` puts them after every grasp
+    #: whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
+    #: (which also refuses objects lying whole near the crop's edge; docs/grasp_bench.md).
+    jaws_outside_view: str = 'keep'
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
@@ -90,6 +92,8 @@ class PipelineConfig:
             problems.append(f'depth_source must be one of {DEPTH_SOURCES}')
         if self.approach not in APPROACHES:
             problems.append(f'approach must be one of {APPROACHES}')
+        if self.jaws_outside_view not in JAWS_OUTSIDE_VIEW:
+            problems.append(f'jaws_outside_view must be one of {JAWS_OUTSIDE_VIEW}')
         if self.device_postprocess not in ('auto', 'always', 'never'):
             problems.append('device_postprocess must be auto, always or never')
         if self.depth_window < 1:
@@ -258,11 +262,12 @@ class GraspPipeline:
         grasps_3d: List[Grasp3D] = []
         errors: List[Exception] = []
         size = x.shape[-1]
-        if cfg.jaws_in_view:
-            kept = [g for g in grasps if jaws_in_view(g, size)]
-            outside, grasps = len(grasps) - len(kept), kept
-        else:
-            outside = 0
+        inside = [g for g in grasps if jaws_in_view(g, size)]
+        outside = len(grasps) - len(inside)
+        if cfg.jaws_outside_view == 'drop':
+            grasps = inside
+        elif cfg.jaws_outside_view == 'last':  # stable: each group stays best first
+            grasps = inside + [g for g in grasps if not jaws_in_view(g, size)]
         for g in grasps:
             if g.quality < cfg.min_quality:
                 continue
@@ -339,5 +344,5 @@ def describe_exception(exc: BaseException) -> Tuple[str, str]:
 
 
 __all__ = ['APPROACHES', 'DEPTH_SOURCES', 'FrameResult', 'Grasp3D', 'GraspPipeline',
-           'NoDepthError', 'PipelineConfig', 'PipelineConfigError', 'SizeMismatchError',
-           'describe_exception', 'jaws_in_view']
+           'JAWS_OUTSIDE_VIEW', 'NoDepthError', 'PipelineConfig', 'PipelineConfigError',
+           'SizeMismatchError', 'describe_exception', 'jaws_in_view']

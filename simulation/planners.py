@@ -86,7 +86,7 @@ class NodePlanner:
 
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
                  backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
-                 opening_margin: float = 0.0, jaws_in_view: bool = False) -> None:
+                 opening_margin: float = 0.0, jaws_outside_view: str = 'keep') -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -95,7 +95,7 @@ class NodePlanner:
         self.pipeline = GraspPipeline.from_deploy(
             model, backend=backend, device=device, precision=precision,
             config=PipelineConfig(object_height=float(object_height),
-                                  jaws_in_view=bool(jaws_in_view)))
+                                  jaws_outside_view=jaws_outside_view).validate())
 
     def plan(self, view: View) -> Plan:
         result = self.pipeline.process(view.rgb, view.camera.model, view.camera.pose)

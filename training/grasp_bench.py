@@ -44,6 +44,7 @@ import time
 from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
+from mtg_grasp_ros.pipeline import JAWS_OUTSIDE_VIEW, PipelineConfig
 from simulation.objects import heldout_indices, SHAPE_SOURCES
 from simulation.planners import DEFAULT_MARGIN, DEFAULT_OBJECT_HEIGHT
 from simulation.tabletop import TABLES
@@ -64,7 +65,7 @@ def build_planners(args: argparse.Namespace) -> list:
             made.append(NodePlanner(args.model, object_height=args.object_height,
                                     backend=args.backend, precision=args.precision,
                                     opening_margin=args.opening_margin,
-                                    jaws_in_view=args.jaws_in_view))
+                                    jaws_outside_view=args.jaws_outside_view))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -219,8 +220,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="added to the node's published opening before executing it: the "
                              "controller's clearance, as the baseline adds to its blob extent "
                              f'(m, default {DEFAULT_MARGIN}; 0 = the opening as published)')
-    parser.add_argument('--jaws-in-view', action='store_true',
-                        help="the node's jaws_in_view parameter (default off, as the node)")
+    parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
+                        default=PipelineConfig.jaws_outside_view,
+                        help="the node's jaws_outside_view parameter: grasps whose jaws reach "
+                             'outside the crop keep their rank, go last or are dropped '
+                             '(default: as the node)')
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

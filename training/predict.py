@@ -31,8 +31,8 @@ import numpy as np
 from mtg_grasp_ros.camera_model import CameraModel
 from mtg_grasp_ros.debug_image import render_debug_image
 from mtg_grasp_ros.deploy import default_model_path, DeployModelError
-from mtg_grasp_ros.pipeline import (FrameResult, GraspPipeline, PipelineConfig,
-                                    PipelineConfigError)
+from mtg_grasp_ros.pipeline import (FrameResult, GraspPipeline, JAWS_OUTSIDE_VIEW,
+                                    PipelineConfig, PipelineConfigError)
 from mtg_grasp_ros.transforms import RigidTransform
 
 #: Nominal camera height (m) above the plane for the (unused) 3-D stage.
@@ -85,9 +85,11 @@ def register(subparsers) -> None:
     parser.add_argument('--top-k', type=int, default=1, help='grasps drawn per image (1)')
     parser.add_argument('--min-quality', type=float, default=0.0,
                         help='draw grasps of at least this quality (0: always the best)')
-    parser.add_argument('--jaws-in-view', action='store_true',
-                        help="the node's jaws_in_view parameter: only grasps whose jaw "
-                             'rectangle lies inside the crop')
+    parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
+                        default=PipelineConfig.jaws_outside_view,
+                        help="the node's jaws_outside_view parameter: grasps whose jaws reach "
+                             'outside the crop keep their rank, go last or are dropped '
+                             '(default: as the node)')
     parser.add_argument('--backend', default='torch', choices=['torch', 'onnx'])
     parser.add_argument('--out', type=Path, required=True, help='output PNG (the grid)')
     parser.set_defaults(func=run)
@@ -100,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    # The node's candidate count (top_k 5: a grasp rejected by jaws_in_view gives way to the
-    # next peak), of which --top-k are drawn.
+    # The node's candidate count (top_k 5: a grasp put last or dropped by jaws_outside_view
+    # gives way to the next peak), of which --top-k are drawn.
     config = PipelineConfig(top_k=max(PipelineConfig.top_k, args.top_k),
-                            min_quality=args.min_quality, jaws_in_view=args.jaws_in_view)
+                            min_quality=args.min_quality,
+                            jaws_outside_view=args.jaws_outside_view)
     rows: List[np.ndarray] = []
     for model in models:
         try:

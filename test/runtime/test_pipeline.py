@@ -399,18 +399,29 @@ def test_jaws_in_view_rule_on_a_single_grasp():
     assert jaws_in_view(turned, 100)  # closing along the rows: the columns span 80-90 only
 
 
-def test_grasp_of_an_object_cut_by_the_crop_edge_gives_way_to_the_next_peak():
+@pytest.mark.parametrize('rule', ['keep', 'last', 'drop'])
+def test_grasp_of_an_object_cut_by_the_crop_edge_keeps_its_rank_goes_last_or_goes(rule):
     # Two red objects: a strip at the crop's right edge (a jaw of its grasp lies outside the
     # crop) and a square inside it.
     image = red_image(320, 240, half=12)
     image[100:180, 545:560] = (255, 0, 0)
-    results = {}
-    for rule in (False, True):
-        pipe = GraspPipeline(red_predictor(width_px=40.0),
-                             PipelineConfig(top_k=3, min_quality=0.1, jaws_in_view=rule))
-        results[rule] = pipe.process(image, CAMERA, TOP_DOWN)
-    assert results[False].outside == 0 and results[True].outside >= 1
-    assert any(g.pixel.col > 500 for g in results[False].grasps)
-    kept = results[True].grasps
-    assert kept and all(g.pixel.col < 500 for g in kept)
-    assert abs(kept[0].pixel.col - 320) < 3 and abs(kept[0].pixel.row - 240) < 3
+    pipe = GraspPipeline(red_predictor(width_px=40.0),
+                         PipelineConfig(top_k=3, min_quality=0.1, jaws_outside_view=rule))
+    result = pipe.process(image, CAMERA, TOP_DOWN)
+    grasps = result.grasps
+    cut = [i for i, g in enumerate(grasps) if g.pixel.col > 500]
+    assert grasps and result.outside >= 1
+    if rule != 'keep':  # the square inside the crop comes first
+        assert abs(grasps[0].pixel.col - 320) < 3 and abs(grasps[0].pixel.row - 240) < 3
+    if rule == 'keep':  # ranked by quality alone: the strip's grasp is published
+        assert cut and [g.quality for g in grasps] == sorted(
+            (g.quality for g in grasps), reverse=True)
+    elif rule == 'last':  # still published, after every grasp inside the crop
+        assert cut and cut == list(range(len(grasps) - len(cut), len(grasps)))
+    else:
+        assert not cut
+
+
+def test_jaws_outside_view_rule_is_validated():
+    with pytest.raises(PipelineConfigError, match='jaws_outside_view'):
+        PipelineConfig(jaws_outside_view='skip').validate()
