@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     'training.relabel',
     'training.scene_eval',
     'training.grasp_bench',
+    'training.bench_report',
     'training.label_stats',
     'training.benchmark',
     'training.demo',

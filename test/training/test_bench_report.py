@@ -1,0 +1,56 @@
+"""bench-report: grasp-bench JSON files summed into one table per planner and setting."""
+
+import json
+import math
+
+import pytest
+
+from training.__main__ import main as training_main
+from training.bench_report import collect, markdown, row_name, wilson
+
+
+def bench_json(path, model, table, object_set, node, baseline=None, **settings):
+    summary = {'node': {'isolated_success': node[0], 'isolated_drops': node[1],
+                        'clutter_cleared': node[2], 'clutter_objects': node[3]}}
+    if baseline:
+        summary['baseline'] = {'isolated_success': baseline[0], 'isolated_drops': baseline[1],
+                               'clutter_cleared': baseline[2], 'clutter_objects': baseline[3]}
+    path.write_text(json.dumps({'settings': {'model': model, 'table': table,
+                                             'object_set': object_set, **settings},
+                                'summary': summary}))
+    return path
+
+
+def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
+    a = bench_json(tmp_path / 'a.json', 'models/m1', 'plain', 'procedural', (8, 10, 4, 5),
+                   baseline=(10, 10, 2, 5))
+    b = bench_json(tmp_path / 'b.json', 'models/m1', 'textured', 'procedural', (5, 10, 3, 5),
+                   baseline=(9, 10, 1, 5))
+    c = bench_json(tmp_path / 'c.json', 'models/m1', 'plain', 'procedural', (9, 10, 5, 5),
+                   jaws_outside_view='last')
+    table = collect([a, b, c])
+    assert table['m1']['plain, procedural'] == {'isolated': (8, 10), 'clutter': (4, 5)}
+    assert table['m1, jaws outside view last']['plain, procedural']['isolated'] == (9, 10)
+    text = markdown(table)
+    assert '| m1 | 80% (8/10) / 80% (4/5) | 50% (5/10) / 60% (3/5) | 65% (13/20) / 70% (7/10) |' \
+        in text
+    assert '| baseline | 100% (10/10) / 40% (2/5) | 90% (9/10) / 20% (1/5) |' in text
+    assert training_main(['bench-report', str(a), str(b), '--plot',
+                          str(tmp_path / 'p.png')]) == 0
+    assert (tmp_path / 'p.png').stat().st_size > 0
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"x": 1}')
+    assert training_main(['bench-report', str(bad)]) == 2
+    assert 'not a grasp-bench' in capsys.readouterr().out
+
+
+def test_row_names_show_non_default_node_settings():
+    assert row_name('baseline', {'model': 'm'}) == 'baseline'
+    assert row_name('node', {'model': 'a/b', 'jaws_in_view': True}) == 'b, jaws outside view drop'
+    assert row_name('node', {'model': 'a/b', 'opening_margin': 0.0}) == 'b, margin 0 m'
+
+
+def test_wilson_interval():
+    low, high = wilson(8, 10)
+    assert low == pytest.approx(0.490, abs=0.002) and high == pytest.approx(0.943, abs=0.002)
+    assert all(math.isnan(v) for v in wilson(0, 0))  # no trials
