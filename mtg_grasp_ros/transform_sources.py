@@ -10,6 +10,7 @@ parameter.
 
 from __future__ import annotations
 
+import threading
 from typing import Union
 
 from rclpy.node import Node
@@ -49,7 +50,18 @@ class TfTransformSource:
         return RigidTransform.from_msg(t.transform)
 
     def close(self) -> None:
-        """Stop listening to /tf (where tf2_ros supports it)."""
+        """Stop the listener's spin thread (tf2_ros spins the whole node in its own
+        SingleThreadedExecutor; that thread must end before the node is destroyed and rclpy
+        shut down), then its /tf subscriptions (where tf2_ros supports it)."""
+        executor = getattr(self.listener, 'executor', None)
+        thread = getattr(self.listener, 'dedicated_listener_thread', None)
+        if executor is not None:
+            try:
+                executor.shutdown(timeout_sec=2.0)
+            except Exception:
+                pass
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
         unregister = getattr(self.listener, 'unregister', None)
         if unregister is not None:
             try:
