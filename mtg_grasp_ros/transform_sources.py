@@ -21,16 +21,27 @@ from mtg_grasp_ros.transforms import (MissingTransformError, RigidTransform, Sta
 
 
 class TfTransformSource:
-    """Camera poses from tf2 (Buffer + TransformListener with its own spin thread).
+    """Camera poses from tf2: a ``tf2_ros.Buffer`` filled by a ``TransformListener`` that spins
+    its own node, ``<node name>_tf_listener`` (in the node's namespace and context), in its own
+    thread (``spin_thread=True``).
 
     The lookup is at the image's stamp (``builtin_interfaces/Time``), waiting up to ``timeout``
-    seconds for the transform to arrive.
+    seconds for the transform to arrive. The listener gets a node of its own because tf2_ros
+    spins the node it is given in a second executor: given the grasp node, that node would be
+    spun by two executors at once (seen with the real tf2_ros: the listener thread died with
+    "wait set index too big" when the node's subscriptions changed). It listens to ``/tf`` and
+    ``/tf_static`` (the node's command-line remappings do not apply to it).
     """
 
     def __init__(self, node: Node, tf2_ros) -> None:
+        import rclpy
+
         self._tf2_ros = tf2_ros
         self.buffer = tf2_ros.Buffer()
-        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=True)
+        self.node = rclpy.create_node(
+            f'{node.get_name()}_tf_listener', namespace=node.get_namespace(),
+            context=node.context, use_global_arguments=False, start_parameter_services=False)
+        self.listener = tf2_ros.TransformListener(self.buffer, self.node, spin_thread=True)
 
     def lookup(self, target_frame: str, source_frame: str, stamp, timeout: float
                ) -> RigidTransform:
@@ -50,9 +61,8 @@ class TfTransformSource:
         return RigidTransform.from_msg(t.transform)
 
     def close(self) -> None:
-        """Stop the listener's spin thread (tf2_ros spins the whole node in its own
-        SingleThreadedExecutor; that thread must end before the node is destroyed and rclpy
-        shut down), then its /tf subscriptions (where tf2_ros supports it)."""
+        """Stop the listener's spin thread (before rclpy shuts down, or the thread outlives the
+        node), then destroy its node."""
         executor = getattr(self.listener, 'executor', None)
         thread = getattr(self.listener, 'dedicated_listener_thread', None)
         if executor is not None:
@@ -62,12 +72,10 @@ class TfTransformSource:
                 pass
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
-        unregister = getattr(self.listener, 'unregister', None)
-        if unregister is not None:
-            try:
-                unregister()
-            except Exception:
-                pass
+        try:
+            self.node.destroy_node()
+        except Exception:
+            pass
 
 
 class StaticTransformSource:

@@ -23,6 +23,9 @@ tf2_ros = pytest.importorskip(
 
 WAIT = 15.0
 BASE = 'base_link'
+#: The listener's spin thread must not die (it did, "wait set index too big", while tf2_ros
+#: spun the grasp node itself in a second executor).
+pytestmark = pytest.mark.filterwarnings('error::pytest.PytestUnhandledThreadExceptionWarning')
 
 
 def camera_pose(stamp, frame, x, y, z):
@@ -52,6 +55,8 @@ def start(harness, frame, **params):
     h = harness(use_tf='auto', target_frame=BASE, **params)
     assert h.node._tf.__class__.__name__ == 'TfTransformSource'
     assert h.node._tf.buffer.__class__.__module__.startswith('tf2_ros')
+    assert h.node._tf.node.get_name() == 'grasp_detection_tf_listener'
+    assert h.node._tf.listener.dedicated_listener_thread.is_alive()
     h.wait_connected()
     h.send(None, info_msg(frame=frame))
     return h
