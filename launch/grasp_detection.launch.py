@@ -90,8 +90,8 @@ def generate_launch_description():
                               description='aligned depth topic (only with depth_source '
                                           'depth_topic)'),
         DeclareLaunchArgument('target_frame', default_value='',
-                              description="frame of the published grasps; empty = the params "
-                                          "file's (default base_link)"),
+                              description='frame of the published grasps; empty = the value '
+                                          'of the params file (default base_link)'),
         DeclareLaunchArgument('model_path', default_value='',
                               description="deploy model stem; empty = the params file's "
                                           '(default: the package default model)'),

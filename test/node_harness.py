@@ -204,7 +204,8 @@ def fake_tf2_ros(transforms):
 
     class TransformListener:
         def __init__(self, buffer, node, spin_thread=False):
-            assert spin_thread, 'the listener needs its own thread (geometry2 #327)'
+            # The listener has a node of its own, spun in its own thread (geometry2 #327).
+            assert not spin_thread and node.get_name().endswith('_tf_listener')
             module.listeners.append(self)
 
     module.TransformException = TransformException

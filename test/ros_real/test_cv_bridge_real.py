@@ -129,8 +129,8 @@ def test_numpy_converter_and_cv_bridge_against_the_reference(encoding, pad, bige
 
 
 @pytest.mark.parametrize('encoding,pad,bigendian', CASES)
-def test_the_nodes_default_conversion_is_right_in_every_case(encoding, pad, bigendian,
-                                                              monkeypatch):
+def test_the_nodes_default_conversion_is_right_in_every_case(
+        encoding, pad, bigendian, monkeypatch):
     """What the node calls (the default converter, cv_bridge installed and importable) gives
     the reference pixels for every encoding, padding and byte order."""
     monkeypatch.setattr(image_conversion, '_BRIDGE_CHECKED', False)

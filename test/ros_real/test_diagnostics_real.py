@@ -11,7 +11,7 @@ diagnostic_updater = pytest.importorskip(
     'diagnostic_updater', reason='diagnostic_updater is not installed (no PyPI wheel): a ROS 2 '
                                  'install has it; CI builds it from ../shared/ros-extras '
                                  '(make ros-extras)')
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402, I100
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402, I100, I202
 
 from tools.child_metrics import diagnostic_entry  # noqa: E402
 

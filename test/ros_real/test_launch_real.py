@@ -19,6 +19,9 @@ import time
 
 from node_harness import _isolated_ros_env
 import pytest
+import rclpy
+from rclpy.parameter import parameter_value_to_python
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 pytest.importorskip('launch_ros', reason='launch_ros is not installed (no PyPI wheel): a ROS 2 '
                                          'install has it; CI builds it from '
@@ -26,10 +29,6 @@ pytest.importorskip('launch_ros', reason='launch_ros is not installed (no PyPI w
 pytest.importorskip('ros2launch', reason='ros2launch (ros2 launch) is not installed')
 if shutil.which('ros2') is None:
     pytest.skip('the ros2 command is not on PATH', allow_module_level=True)
-
-import rclpy  # noqa: E402, I100
-from rclpy.parameter import parameter_value_to_python  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = 'mtg_grasp_ros'
@@ -178,7 +177,7 @@ def test_ros2_launch_with_namespace_sim_time_and_params_file(installed, ros_env,
     params = tmp_path / 'params.yaml'
     # Keyed /**/grasp_detection as the shipped config/grasp_detection.yaml: it must reach the
     # node under a namespace.
-    params.write_text('/**/grasp_detection:\n  ros__parameters:\n    use_tf: \'false\'\n'
+    params.write_text("/**/grasp_detection:\n  ros__parameters:\n    use_tf: 'false'\n"
                       '    target_frame: world\n    top_k: 2\n    min_quality: 0.0\n'
                       '    stats_period: 0.0\n    backend: torch\n')
     env = child_env(ros_env, installed, tmp_path)

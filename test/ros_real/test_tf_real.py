@@ -23,8 +23,8 @@ tf2_ros = pytest.importorskip(
 
 WAIT = 15.0
 BASE = 'base_link'
-#: The listener's spin thread must not die (it did, "wait set index too big", while tf2_ros
-#: spun the grasp node itself in a second executor).
+#: The listener's spin thread must not die (it did, "wait set index too big", while
+#: TransformListener(spin_thread=True) spun the grasp node itself in a second executor).
 pytestmark = pytest.mark.filterwarnings('error::pytest.PytestUnhandledThreadExceptionWarning')
 
 
@@ -56,7 +56,7 @@ def start(harness, frame, **params):
     assert h.node._tf.__class__.__name__ == 'TfTransformSource'
     assert h.node._tf.buffer.__class__.__module__.startswith('tf2_ros')
     assert h.node._tf.node.get_name() == 'grasp_detection_tf_listener'
-    assert h.node._tf.listener.dedicated_listener_thread.is_alive()
+    assert h.node._tf.thread.is_alive()
     h.wait_connected()
     h.send(None, info_msg(frame=frame))
     return h
