@@ -3,13 +3,16 @@ this package: with the replay camera (simulation/replay_camera.py) it runs until
 and its arguments work -- ``namespace`` (the node, its outputs and its parameter services move
 into it), ``use_sim_time`` (the node's clock follows /clock: its /diagnostics are stamped in the
 simulated time), ``params_file`` (its values reach the node, also under a namespace) and
-``dds`` (the default gives the node the package's localhost Fast DDS profile). Every wait is
-bounded and every process is killed at the end. Skips where launch_ros / ros2launch are not
-installed (PyPI wheels alone; CI builds them from ../shared/ros-extras, ``make ros-extras``).
+``dds`` (the default gives the node the package's localhost Fast DDS profile, and -- traced with
+strace where it is installed -- every datagram the launched processes send goes to 127.0.0.1).
+Every wait is bounded and every process is killed at the end. Skips where launch_ros /
+ros2launch are not installed (PyPI wheels alone; CI builds them from ../shared/ros-extras,
+``make ros-extras``).
 """
 
 import os
 from pathlib import Path
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +37,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = 'mtg_grasp_ros'
 NS = f'lt{os.getpid()}'
 SIM_T0 = 1000                   # s: /clock starts here (far from the wall clock)
+#: ``ros2 launch`` runs under strace (where installed), which records the destination of every
+#: datagram the launched processes send.
+STRACE = (['strace', '-f', '-qq', '--seccomp-bpf', '-e', 'signal=none', '-e',
+           'trace=sendto,sendmsg,sendmmsg,connect', '-o', 'strace.txt']
+          if shutil.which('strace') else [])
 WAIT = 120.0                    # s: model load, camera render and first grasp, on a busy CPU
 
 
@@ -189,11 +197,10 @@ def test_ros2_launch_with_namespace_sim_time_and_params_file(installed, ros_env,
     node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     try:
         clock = SimClock(node)
-        launch = start(['ros2', 'launch', PACKAGE, 'grasp_detection.launch.py',
-                        f'namespace:={NS}', 'use_sim_time:=true', f'params_file:={params}',
-                        'image:=camera/color/image_raw',
-                        'camera_info:=camera/color/camera_info'],
-                       env, tmp_path / 'launch.log')
+        launch = start(STRACE + [
+            'ros2', 'launch', PACKAGE, 'grasp_detection.launch.py', f'namespace:={NS}',
+            'use_sim_time:=true', f'params_file:={params}', 'image:=camera/color/image_raw',
+            'camera_info:=camera/color/camera_info'], env, tmp_path / 'launch.log')
         camera = start([sys.executable, '-m', 'simulation.replay_camera', '--rate', '10',
                         '--frames', '1', '--report-period', '0',
                         '--ros-args', '-r', f'__ns:=/{NS}'], env, tmp_path / 'camera.log')
@@ -234,6 +241,13 @@ def test_ros2_launch_with_namespace_sim_time_and_params_file(installed, ros_env,
             clock.close()
         node.destroy_node()
     assert not any(Path(f'/proc/{p}').exists() for p in (launch.pid, camera.pid))
+    if STRACE:
+        # Every datagram and connection of ros2 launch and the node went to 127.0.0.1 (the
+        # localhost profile: no multicast, no other interface).
+        addresses = re.findall(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"',
+                               (tmp_path / 'strace.txt').read_text())
+        seen = {a or b for a, b in addresses}
+        assert seen == {'127.0.0.1'}, seen
 
 
 def test_launch_arguments(installed, ros_env, tmp_path):
