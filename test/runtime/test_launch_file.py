@@ -1,5 +1,6 @@
-"""The launch file and parameter file, checked without `launch` (not installable from PyPI):
-executables are console scripts, referenced files are installed, YAML parameters are declared."""
+"""The launch file and parameter file, checked without `launch` (no PyPI wheel): executables are
+console scripts, referenced files are installed, YAML parameters are declared and reach a node
+in a namespace. test/ros_real/test_launch_real.py runs it with the real `ros2 launch`."""
 
 import ast
 import os
