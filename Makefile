@@ -5,7 +5,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo train-demo test lint benchmark soak gpu-train gpu-check clean
+# The ROS 2 packages without PyPI wheels (tf2_ros, cv_bridge, launch, diagnostic_updater, ...),
+# built from the sources in ROS_EXTRAS_SRC into ROS_EXTRAS (ignored) by `make ros-extras`.
+ROS_EXTRAS_SRC ?= ../shared/ros-extras
+ROS_EXTRAS ?= build/ros_extras
+# The ROS tests (node over topics, launch, TF, cv_bridge, diagnostics; not the training tests)
+# that `make test-jazzy` runs on the ros-jazzy-* wheels.
+JAZZY_VENV ?= .venv-jazzy
+JAZZY_STAMP := $(JAZZY_VENV)/.installed-stamp
+ROS_TESTS ?= test/runtime test/ros_real
+
+.PHONY: demo train-demo test lint benchmark soak gpu-train gpu-check clean ros-extras \
+	test-ros-extras test-jazzy
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
@@ -15,6 +26,30 @@ train-demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q test
+
+# Build the ROS extras (README "CI and the ROS distributions"; needs root once for apt-get);
+# the build script pip-installs opencv-python-headless<5 for cv_bridge: the pinned OpenCV is
+# put back (cv_bridge's Python side works with it; test/ros_real checks).
+ros-extras: $(STAMP)
+	@mkdir -p build && touch build/COLCON_IGNORE
+	bash $(ROS_EXTRAS_SRC)/build_ros_extras.sh --venv $(VENV) --prefix $(ROS_EXTRAS) \
+	  --work $(ROS_EXTRAS).work
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+
+# `make test` with the ROS extras sourced (after `make ros-extras`): test/ros_real runs.
+test-ros-extras: $(STAMP)
+	. $(ROS_EXTRAS)/setup_ros_extras.sh && $(PY) -m pytest -q test
+
+# The ROS tests on ROS 2 Jazzy: the ros-jazzy-* wheels in their own venv.
+test-jazzy: $(JAZZY_STAMP)
+	ROS_DISTRO=jazzy $(JAZZY_VENV)/bin/python -m pytest -q $(ROS_TESTS)
+
+$(JAZZY_STAMP): requirements-jazzy.txt
+	$(PYTHON) -m venv $(JAZZY_VENV)
+	$(JAZZY_VENV)/bin/pip install --quiet --upgrade pip
+	$(JAZZY_VENV)/bin/pip install --quiet -r requirements-jazzy.txt
+	touch $(JAZZY_VENV)/COLCON_IGNORE
+	touch $(JAZZY_STAMP)
 
 lint: $(STAMP)
 	$(PY) -m flake8 mtg_grasp_ros simulation training test tools setup.py launch
@@ -53,4 +88,4 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build install log runs
+	rm -rf $(VENV) $(JAZZY_VENV) build install log runs

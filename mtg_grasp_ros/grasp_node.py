@@ -46,7 +46,7 @@ from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported, transpo
 from mtg_grasp_ros.deploy import default_model_candidates, default_model_path, DeployModelError
 from mtg_grasp_ros.grasp_messages import (debug_image_message, grasp_array, grasp_markers,
                                           to_pose)
-from mtg_grasp_ros.image_conversion import cv_bridge_available, image_to_depth, image_to_rgb
+from mtg_grasp_ros.image_conversion import image_to_depth, image_to_rgb
 from mtg_grasp_ros.node_inputs import (CameraInfoCache, DepthBuffer, InputSubscriptions,
                                        resolve_topic, steady_clock)
 from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters,
@@ -111,7 +111,7 @@ class GraspDetectionNode(Node):
         self.get_logger().info(
             f'ready: {self.pipeline.describe()}; model {self.model_path}; target frame '
             f'{self.target_frame or "(camera frame)"}; depth source {self.params.depth_source}; '
-            f'image conversion {"cv_bridge" if cv_bridge_available() else "NumPy"}')
+            f'image conversion NumPy (validated; README "Image conversion")')
 
     # ---------------------------------------------------------------- start-up
     def _load_pipeline(self) -> None:

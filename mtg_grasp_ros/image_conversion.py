@@ -5,10 +5,14 @@
 ``32FC1`` (metres) and ``16UC1`` / ``mono16`` (millimetres; 0 means "no reading" and becomes NaN).
 
 Every message is validated here first (encoding, size, ``step``, data length), so a bad message
-always raises :class:`ImageConversionError` with a message saying what is wrong -- whether the
-pixels are then converted by ``cv_bridge`` (when it imports; it is known to break with NumPy 2,
-in which case it counts as absent) or by the NumPy converter below. The converter honours
-``step`` (row padding) and ``is_bigendian`` and copies nothing it does not have to.
+always raises :class:`ImageConversionError` with a message saying what is wrong. The pixels are
+then converted by the NumPy converter below, which honours ``step`` (row padding) and
+``is_bigendian`` and copies nothing it does not have to. ``cv_bridge`` (``CvBridge.imgmsg_to_cv2``)
+is used only when asked (``use_cv_bridge=True``): compared with it on every encoding, padding and
+byte order (test/ros_real/test_cv_bridge_real.py, the real cv_bridge), it raises on every
+big-endian message with NumPy 2 (``ndarray.newbyteorder`` is gone) and silently returns shifted
+rows when the row padding is not a whole number of pixels (it takes ``step // pixel size``
+pixels per row), where this converter is right in every case.
 
 The message may be any object with the fields ``height``, ``width``, ``encoding``,
 ``is_bigendian``, ``step`` and ``data`` (a bytes-like object).
@@ -17,7 +21,7 @@ The message may be any object with the fields ``height``, ``width``, ``encoding`
 from __future__ import annotations
 
 import operator
-from typing import Any, Optional, Tuple
+from typing import Any, Tuple
 
 import numpy as np
 
@@ -42,6 +46,13 @@ def cv_bridge_available() -> bool:
     return _bridge() is not None
 
 
+def _require_bridge():
+    bridge = _bridge()
+    if bridge is None:
+        raise ImageConversionError('use_cv_bridge=True but cv_bridge cannot be imported')
+    return bridge
+
+
 def _bridge():
     global _BRIDGE, _BRIDGE_CHECKED
     if not _BRIDGE_CHECKED:
@@ -54,8 +65,9 @@ def _bridge():
     return _BRIDGE
 
 
-def image_to_rgb(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
-    """An RGB image message -> (H, W, 3) uint8 RGB. See the module docstring."""
+def image_to_rgb(msg, use_cv_bridge: bool = False) -> np.ndarray:
+    """An RGB image message -> (H, W, 3) uint8 RGB; raises ImageConversionError (see the module
+    docstring; ``use_cv_bridge``: convert the validated message with cv_bridge instead)."""
     encoding = _encoding(msg)
     if encoding not in RGB_ENCODINGS:
         raise ImageConversionError(
@@ -63,7 +75,7 @@ def image_to_rgb(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
             f'{", ".join(RGB_ENCODINGS)} (use image_proc/debayer for Bayer images)')
     channels, size = RGB_ENCODINGS[encoding]
     rows = _rows(msg, channels * size)
-    bridge = _bridge() if use_cv_bridge is not False else None
+    bridge = _require_bridge() if use_cv_bridge else None
     if bridge is not None:
         return _bridge_convert(bridge, msg, 'rgb8', (rows.shape[0], msg.width, 3))
     pixels = rows.reshape(rows.shape[0], -1, channels)
@@ -76,8 +88,9 @@ def image_to_rgb(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
     return np.repeat(pixels, 3, axis=2)  # mono8
 
 
-def image_to_depth(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
-    """A depth image message -> (H, W) float32 metres; 16-bit zeros (no reading) -> NaN."""
+def image_to_depth(msg, use_cv_bridge: bool = False) -> np.ndarray:
+    """A depth image message -> (H, W) float32 metres; 16-bit zeros (no reading) -> NaN; raises
+    ImageConversionError (``use_cv_bridge`` as in :func:`image_to_rgb`)."""
     encoding = _encoding(msg)
     if encoding not in DEPTH_ENCODINGS:
         raise ImageConversionError(
@@ -85,7 +98,7 @@ def image_to_depth(msg, use_cv_bridge: Optional[bool] = None) -> np.ndarray:
             f'{", ".join(DEPTH_ENCODINGS)}')
     channels, size = DEPTH_ENCODINGS[encoding]
     rows = _rows(msg, channels * size)
-    bridge = _bridge() if use_cv_bridge is not False else None
+    bridge = _require_bridge() if use_cv_bridge else None
     if bridge is not None:
         raw = _bridge_convert(bridge, msg, 'passthrough', (rows.shape[0], msg.width))
     else:

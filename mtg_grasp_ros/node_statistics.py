@@ -121,7 +121,9 @@ class FrameStatistics:
         """Fill a ``diagnostic_updater`` status (``stat.summary``/``stat.add``); returns it.
 
         WARN while no image arrived or no grasp was published in the last
-        ``max(5 s, stats_period)``, else OK; the counters and each window's p50 (ms) as values.
+        ``max(5 s, stats_period)``, else OK; as values (strings: diagnostic_updater's
+        ``stat.add`` takes strings) the counters, ``dropped <reason>`` and each window's
+        ``<name> p50 ms`` / ``<name> p95 ms`` (the tools' ROS benchmark reads them).
         """
         from diagnostic_msgs.msg import DiagnosticStatus
 
@@ -142,4 +144,5 @@ class FrameStatistics:
             p = self.percentiles(name)
             if p is not None:
                 stat.add(f'{name} p50 ms', f'{p[0]:.1f}')
+                stat.add(f'{name} p95 ms', f'{p[1]:.1f}')
         return stat

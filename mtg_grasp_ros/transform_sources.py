@@ -10,6 +10,7 @@ parameter.
 
 from __future__ import annotations
 
+import threading
 from typing import Union
 
 from rclpy.node import Node
@@ -20,16 +21,39 @@ from mtg_grasp_ros.transforms import (MissingTransformError, RigidTransform, Sta
 
 
 class TfTransformSource:
-    """Camera poses from tf2 (Buffer + TransformListener with its own spin thread).
+    """Camera poses from tf2: a ``tf2_ros.Buffer`` filled by a ``tf2_ros.TransformListener`` on a
+    node of its own, ``<node name>_tf_listener`` (the node's namespace and context), which a
+    ``SingleThreadedExecutor`` spins in a thread of its own.
 
     The lookup is at the image's stamp (``builtin_interfaces/Time``), waiting up to ``timeout``
-    seconds for the transform to arrive.
+    seconds for the transform to arrive; /tf keeps arriving meanwhile (geometry2 #327). Not
+    ``TransformListener(spin_thread=True)``: with the real tf2_ros that spins the node it is
+    given (the grasp node, then spun by two executors at once: the listener thread died with
+    "wait set index too big" when the node's subscriptions changed), and only in the default
+    context (a node in another context failed to start). It listens to ``/tf`` and
+    ``/tf_static`` (the node's command-line remappings do not apply to it).
     """
 
     def __init__(self, node: Node, tf2_ros) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
         self._tf2_ros = tf2_ros
         self.buffer = tf2_ros.Buffer()
-        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=True)
+        self.node = rclpy.create_node(
+            f'{node.get_name()}_tf_listener', namespace=node.get_namespace(),
+            context=node.context, use_global_arguments=False, start_parameter_services=False)
+        self.listener = tf2_ros.TransformListener(self.buffer, self.node)
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, name='tf_listener', daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # shut down: ExternalShutdownException, or the context is gone
+            pass
 
     def lookup(self, target_frame: str, source_frame: str, stamp, timeout: float
                ) -> RigidTransform:
@@ -49,13 +73,17 @@ class TfTransformSource:
         return RigidTransform.from_msg(t.transform)
 
     def close(self) -> None:
-        """Stop listening to /tf (where tf2_ros supports it)."""
-        unregister = getattr(self.listener, 'unregister', None)
-        if unregister is not None:
-            try:
-                unregister()
-            except Exception:
-                pass
+        """Stop the listener's thread, then destroy its node (before rclpy shuts down)."""
+        try:
+            self.executor.shutdown(timeout_sec=2.0)
+        except Exception:
+            pass
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=5.0)
+        try:
+            self.node.destroy_node()
+        except Exception:
+            pass
 
 
 class StaticTransformSource:

@@ -32,7 +32,8 @@ EXPECTED_WIDTH = 150 * 0.5 / FX
 
 #: The repository's Fast DDS profile (shared memory, UDP on 127.0.0.1, unicast discovery), as
 #: the demo and the benchmark use it (tools/ros_processes.py).
-FASTDDS_PROFILE = str(Path(__file__).resolve().parents[1] / 'tools' / 'fastdds_localhost.xml')
+FASTDDS_PROFILE = str(Path(__file__).resolve().parents[1] / 'config'
+                      / 'fastdds_localhost.xml')
 
 
 def _isolated_ros_env():
@@ -104,7 +105,9 @@ class Harness:
                  **params):
         Harness.count += 1
         self.ns = f'/t{os.getpid()}_{Harness.count}'
-        overrides = {'model_path': str(model), 'target_frame': 'world',
+        # use_tf false: the static camera pose of the parameters, also where tf2_ros is
+        # installed (the TF tests ask for 'auto' with a stand-in or the real tf2_ros).
+        overrides = {'model_path': str(model), 'target_frame': 'world', 'use_tf': 'false',
                      'reliability': reliability, 'min_quality': 0.1, 'stats_period': 0.0,
                      'top_k': 3, 'backend': 'torch', 'precision': 'fp32', **params}
         self.node = GraspDetectionNode(
@@ -201,7 +204,8 @@ def fake_tf2_ros(transforms):
 
     class TransformListener:
         def __init__(self, buffer, node, spin_thread=False):
-            assert spin_thread, 'the listener needs its own thread (geometry2 #327)'
+            # The listener has a node of its own, spun in its own thread (geometry2 #327).
+            assert not spin_thread and node.get_name().endswith('_tf_listener')
             module.listeners.append(self)
 
     module.TransformException = TransformException

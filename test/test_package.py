@@ -87,7 +87,7 @@ def test_colcon_build_installs_only_the_runtime(tmp_path):
     # Build from a copy of the sources so the run leaves nothing in the repo.
     src = tmp_path / 'src' / PACKAGE
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        '.venv', '.git', 'runs', 'data', 'build', 'install', 'log', '__pycache__',
+        '.venv*', '.git', 'runs', 'data', 'build', 'install', 'log', '__pycache__',
         '*.egg-info', '.pytest_cache'))
     result = subprocess.run(
         [colcon, 'build', '--base-paths', str(tmp_path / 'src'),

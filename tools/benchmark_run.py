@@ -2,8 +2,10 @@
 
 :class:`Benchmark` starts the grasp node once and a replay camera per rate, records the image
 stamp and the receive time (wall clock, s) of every ``~/grasp_pose`` (serialised: only the
-header stamp is read), samples the node's resident memory every second and measures one window
-per rate (:meth:`Benchmark.measure`), as :mod:`tools.ros_benchmark` describes.
+header stamp is read) and the node's counters from its ``/diagnostics`` status (its statistics
+log lines where diagnostic_updater is absent: :meth:`Benchmark.node_counters`), samples the
+node's resident memory every second and measures one window per rate
+(:meth:`Benchmark.measure`), as :mod:`tools.ros_benchmark` describes.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from tools.benchmark_report import describe_rate, fmt
-from tools.child_metrics import (camera_summary, cpu_snapshot, cpu_usage, load_stamps,
-                                 node_statistics, read_rss_kb, statistics_delta,
+from tools.child_metrics import (camera_summary, cpu_snapshot, cpu_usage, diagnostic_entry,
+                                 load_stamps, node_statistics, read_rss_kb, statistics_delta,
                                  statistics_entries)
 from tools.latency_stats import (latency_trend, percentile, rss_summary, undelivered,
                                  window_summary)
 from tools.ros_processes import (benchmark_node_command, cdr_stamp, Child, ChildDied,
-                                 replay_camera_command, stop_children)
+                                 replay_camera_command, stamp_seconds, stop_children)
 
 GRASP_TOPIC = '/grasp_detection/grasp_pose'
+#: The node's status and counters (diagnostic_updater), read instead of its log lines.
+DIAGNOSTICS_TOPIC = '/diagnostics'
 #: After a window ends, keep receiving this long: grasps of frames stamped inside the window
 #: may still be on their way (the node's latency is tens of ms; queued latency would be more,
 #: and would fail the p99 target anyway).
@@ -50,6 +54,8 @@ class Benchmark:
         self.received: List[float] = []
         self.rss: List[Tuple[float, Optional[int]]] = []
         self.results: List[Dict[str, Any]] = []
+        #: ``(stamp, counters)`` of the node's /diagnostics status (:func:`diagnostic_entry`)
+        self.diagnostics: List[Tuple[float, Dict[str, Any]]] = []
         self._next_rss = 0.0
         self.interrupted = False
         self.ros_node = None
@@ -71,6 +77,13 @@ class Benchmark:
         # Serialised: only the header stamp is read, no message conversion per grasp.
         self.ros_node.create_subscription(PoseStamped, GRASP_TOPIC, self._on_grasp, qos,
                                           raw=True)
+        try:
+            from diagnostic_msgs.msg import DiagnosticArray
+        except ImportError:   # no diagnostic_msgs here: the node's log lines only
+            DiagnosticArray = None   # noqa: N806
+        if DiagnosticArray is not None:
+            self.ros_node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC,
+                                              self._on_diagnostics, 10)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.ros_node)
 
@@ -78,6 +91,21 @@ class Benchmark:
         now = time.time()   # the camera stamps with ROS time = this machine's wall clock
         self.stamps.append(cdr_stamp(raw))
         self.received.append(now)
+
+    def _on_diagnostics(self, msg) -> None:
+        stamp = stamp_seconds(msg.header.stamp)
+        for status in msg.status:
+            entry = diagnostic_entry(status)
+            if entry is not None:
+                self.diagnostics.append((stamp, entry))
+
+    def node_counters(self) -> Tuple[str, List[Tuple[float, Dict[str, Any]]]]:
+        """``(source, entries)`` of the node's counters for :func:`statistics_delta`: its
+        ``/diagnostics`` status (``'diagnostics'``) when any arrived, else its statistics log
+        lines (``'log'``: diagnostic_updater is not installed where the node runs)."""
+        if self.diagnostics:
+            return 'diagnostics', list(self.diagnostics)
+        return 'log', statistics_entries(self.node.text())
 
     def pump(self, until: float, progress: Optional[Tuple[float, float]] = None) -> None:
         """Spin until wall time ``until``: check the children, sample the node's RSS every
@@ -146,8 +174,10 @@ class Benchmark:
         cpu_after = cpu_snapshot(pids)
         if not self.interrupted:
             self.pump(t1 + DRAIN_S)
-            # The node's statistics line covering the window end is logged within a period.
-            self.pump(max(time.time(), t1 + args.stats_period + 0.2))
+            # The node's statistics line covering the window end is logged within a period
+            # (its /diagnostics status within a second).
+            wait = 1.2 if self.diagnostics else args.stats_period + 0.2
+            self.pump(max(time.time(), t1 + wait))
         camera = self.camera
         code = camera.stop()    # writes its stamp file and summary line on SIGINT
         self.camera = None      # only now: a Ctrl-C during the stop still reaches it in stop()
@@ -163,7 +193,10 @@ class Benchmark:
                        'cpu': cpu_usage(cpu_before, cpu_after),
                        'rss': rss_summary(self.rss, t0, t1)})
         node_text = self.node.text()
-        result['node_window'] = statistics_delta(statistics_entries(node_text), t0, t1)
+        source, entries = self.node_counters()
+        result['node_window'] = statistics_delta(entries, t0, t1)
+        if result['node_window'] is not None:
+            result['node_window']['source'] = source
         result.update(undelivered(result['published'], result['window_s'],
                                   result['node_window']))
         result['node_statistics'] = node_statistics(node_text)

@@ -1,10 +1,11 @@
 """What the tools read about their child processes: logs, stamp files and /proc.
 
-The grasp node's statistics lines (``FrameStatistics.summary`` of
-:mod:`mtg_grasp_ros.node_statistics`, logged every ``stats_period``) parsed into counters and
-subtracted over a window; the replay camera's summary line and its per-frame stamp file; the CPU
-time and resident memory of a process and the machine's busy share, from /proc (Linux; None
-elsewhere).
+The grasp node's counters -- from its ``/diagnostics`` status (``FrameStatistics.diagnose`` of
+:mod:`mtg_grasp_ros.node_statistics`, published every second where diagnostic_updater is
+installed) or, without it, from its statistics lines (``FrameStatistics.summary``, logged every
+``stats_period``) -- parsed into counters and subtracted over a window; the replay camera's
+summary line and its per-frame stamp file; the CPU time and resident memory of a process and
+the machine's busy share, from /proc (Linux; None elsewhere).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mtg_grasp_ros.node_statistics import TIMING_LABELS
 from simulation.replay_camera import SUMMARY_PREFIX
 
 
@@ -81,6 +83,33 @@ def statistics_delta(entries: Sequence[Tuple[float, Dict[str, Any]]], t0: float,
                         for r in sorted(reasons)}
     delta['timings_ms'] = b['timings_ms']   # the node's last window (300 frames)
     return delta
+
+
+#: ``DiagnosticStatus.name`` of the node's status (diagnostic_updater: ``<node>: <task>``).
+DIAGNOSTIC_TASK = 'grasp detection'
+
+
+def diagnostic_entry(status) -> Optional[Dict[str, Any]]:
+    """The node's ``diagnostic_msgs/DiagnosticStatus`` (from ``/diagnostics``; written by
+    ``FrameStatistics.diagnose``) -> the counters, drop reasons and ``{label: (p50, p95)}``
+    timings in the form of :func:`parse_statistics`; None for another status."""
+    if not status.name.endswith(': ' + DIAGNOSTIC_TASK) and status.name != DIAGNOSTIC_TASK:
+        return None
+    values = {kv.key: kv.value for kv in status.values}
+    out: Dict[str, Any] = {'line': status.message, 'dropped': {}, 'timings_ms': {}}
+    for key, _ in _COUNTERS:
+        if values.get(key, '').isdigit():
+            out[key] = int(values[key])
+    for key, value in values.items():
+        if key.startswith('dropped ') and value.isdigit():
+            out['dropped'][key[len('dropped '):]] = int(value)
+    for name, label in TIMING_LABELS:
+        try:
+            out['timings_ms'][label] = (float(values[f'{name} p50 ms']),
+                                        float(values[f'{name} p95 ms']))
+        except (KeyError, ValueError):
+            continue
+    return out
 
 
 # ------------------------------------------------------------------------------ camera

@@ -6,7 +6,7 @@ the images sent, received and the header-stamp-to-callback latency. Both process
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID`` (unless one is set) and
 no ``FASTDDS_BUILTIN_TRANSPORTS`` (``LARGE_DATA`` multicasts discovery out of the network
 interface), so no DDS traffic leaves this machine. ``--transport localhost`` (the default) adds
-the Fast DDS profile ``tools/fastdds_localhost.xml`` (shared memory with 32 MiB segments, UDP on
+the Fast DDS profile ``config/fastdds_localhost.xml`` (shared memory with 32 MiB segments, UDP on
 127.0.0.1, unicast discovery); ``--transport default`` leaves Fast DDS's own transports, to see
 what they do to best-effort camera images. Compare e.g.::
 
@@ -24,7 +24,8 @@ import time
 import numpy as np
 
 #: The Fast DDS profile of ``--transport localhost`` (tools/ros_processes.py uses the same).
-PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fastdds_localhost.xml')
+PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'config',
+                       'fastdds_localhost.xml')
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 #: Fast DDS 2 reads only FASTRTPS_DEFAULT_PROFILES_FILE (Kilted's rmw warns that it is deprecated).
 FASTDDS2_DISTROS = ('foxy', 'galactic', 'humble', 'iron', 'jazzy')
@@ -84,7 +85,7 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=60.0)
     parser.add_argument('--seconds', type=float, default=8.0)
     parser.add_argument('--transport', choices=('localhost', 'default'), default='localhost',
-                        help='localhost = the Fast DDS profile tools/fastdds_localhost.xml; '
+                        help='localhost = the Fast DDS profile config/fastdds_localhost.xml; '
                              'default = the Fast DDS built-in transports; both with '
                              'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, on this machine only')
     parser.add_argument('--role', choices=('pub', 'sub'), default=None, help=argparse.SUPPRESS)

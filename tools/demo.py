@@ -3,7 +3,7 @@
 Starts two processes, as on a robot: the simulated camera (:mod:`simulation.camera_node`,
 held-out objects on a table, 640x480 rgb8 at 30 Hz, best-effort) and the grasp detection node
 (:mod:`mtg_grasp_ros.grasp_node`, the default model unless ``--model``), both with the Fast DDS
-profile ``tools/fastdds_localhost.xml`` (shared memory, UDP on 127.0.0.1, unicast discovery: no
+profile ``config/fastdds_localhost.xml`` (shared memory, UDP on 127.0.0.1, unicast discovery: no
 DDS traffic leaves this machine), ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a private
 ``ROS_DOMAIN_ID`` (:func:`tools.ros_processes.configure_ros_environment`). The node gets the
 camera pose (``camera_pose.*``, ``use_tf: false``) and the table (``table_height: 0``) in

@@ -1,6 +1,6 @@
 """``python -m tools.ros_benchmark``: end-to-end throughput and latency through ROS 2.
 
-Three processes, as on a robot (all with the Fast DDS profile ``tools/fastdds_localhost.xml``:
+Three processes, as on a robot (all with the Fast DDS profile ``config/fastdds_localhost.xml``:
 shared memory, UDP on 127.0.0.1, unicast discovery, so no DDS traffic leaves this machine; plus
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a private ``ROS_DOMAIN_ID``; ``--transport
 default`` swaps the profile for Fast DDS's own transports; the harness of
@@ -26,9 +26,11 @@ the window for frames inside it are still collected (a short drain). Reported:
   how many were **late** (published > ``--late-tolerance`` after their deadline);
 * **processed FPS** = distinct grasp stamps in the window / window length, and **dropped** =
   published - processed (lost in transport, replaced in a keep-last-1 queue, superseded in the
-  node, or no grasp above min_quality). The node's statistics delta over the window says which
-  of its own counters grew; published - its ``frames in`` are frames that never reached its
-  image callback, which the node cannot count (:func:`tools.latency_stats.undelivered`);
+  node, or no grasp above min_quality). The node's counters over the window (read from its
+  ``/diagnostics`` status; from its statistics log lines where diagnostic_updater is absent)
+  say which of its own counters grew; published - its ``frames in`` are frames that never
+  reached its image callback, which the node cannot count
+  (:func:`tools.latency_stats.undelivered`);
 * **latency** image stamp -> grasp received here, p50/p99/max (ms); the node's own frame period
   (1 / processed FPS) and whether p99 < 2 periods -- the target "at 60 Hz input, latency p99
   stays below 2 frame periods of the node's own rate: frames are dropped, never queued";

@@ -40,7 +40,7 @@ REPLAY_CAMERA_MODULE = 'simulation.replay_camera'
 #: UDPv4 on 127.0.0.1 only and discovery by unicast to 127.0.0.1. Unlike
 #: ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` it sends no discovery multicast (239.255.0.1) out of
 #: the network interface, and it delivers camera images as fast (README "QoS and DDS transport").
-FASTDDS_PROFILE = ROOT / 'tools' / 'fastdds_localhost.xml'
+FASTDDS_PROFILE = ROOT / 'config' / 'fastdds_localhost.xml'
 #: ``--transport`` choices: ``localhost`` = :data:`FASTDDS_PROFILE` (the default); ``default`` =
 #: Fast DDS's own transports, confined to this machine by
 #: ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (it shows the problem the profile solves:
@@ -128,7 +128,7 @@ def add_transport_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--transport', choices=TRANSPORTS, default='localhost',
                         help='DDS set-up of all processes, always on this machine only '
                              '(ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, private ROS_DOMAIN_ID): '
-                             'localhost = the Fast DDS profile tools/fastdds_localhost.xml '
+                             'localhost = the Fast DDS profile config/fastdds_localhost.xml '
                              '(shared memory with 32 MiB segments, UDP on 127.0.0.1, unicast '
                              'discovery); default = the Fast DDS built-in transports, which '
                              'lose most best-effort 640x480 images (to see the problem the '

@@ -35,7 +35,7 @@ def make_msg(pixels: np.ndarray, encoding: str, pad: int = 0, bigendian: bool = 
 
 @pytest.fixture(autouse=True)
 def no_cv_bridge(monkeypatch):
-    """The NumPy converter is what runs here (cv_bridge is absent); make that explicit."""
+    """cv_bridge is absent here (a stand-in where a test needs one)."""
     monkeypatch.setattr(image_conversion, '_BRIDGE_CHECKED', True)
     monkeypatch.setattr(image_conversion, '_BRIDGE', None)
 
@@ -109,7 +109,7 @@ def test_unpadded_last_row_is_accepted():
     np.testing.assert_array_equal(image_to_rgb(msg), pixels)
 
 
-def test_cv_bridge_is_used_when_present_and_its_errors_are_wrapped(monkeypatch):
+def test_cv_bridge_is_used_when_asked_and_its_errors_are_wrapped(monkeypatch):
     calls = []
 
     class FakeBridge:
@@ -119,19 +119,23 @@ def test_cv_bridge_is_used_when_present_and_its_errors_are_wrapped(monkeypatch):
                 raise RuntimeError('boom')
             return np.full((msg.height, msg.width, 3), 7, np.uint8)
 
+    msg = make_msg(np.zeros((2, 2, 3), np.uint8), 'bgr8')
+    with pytest.raises(ImageConversionError, match='cv_bridge cannot be imported'):
+        image_to_rgb(msg, use_cv_bridge=True)
     monkeypatch.setattr(image_conversion, '_BRIDGE', FakeBridge())
-    out = image_to_rgb(make_msg(np.zeros((2, 2, 3), np.uint8), 'bgr8'))
+    out = image_to_rgb(msg, use_cv_bridge=True)
     assert calls == ['rgb8'] and int(out[0, 0, 0]) == 7
     with pytest.raises(ImageConversionError, match='cv_bridge'):
-        image_to_rgb(make_msg(np.zeros((2, 3, 3), np.uint8), 'bgr8'))
+        image_to_rgb(make_msg(np.zeros((2, 3, 3), np.uint8), 'bgr8'), use_cv_bridge=True)
     # Validation happens first: cv_bridge never sees a truncated message.
     short = make_msg(np.zeros((2, 2, 3), np.uint8), 'rgb8')
     short.data = short.data[:5]
     with pytest.raises(ImageConversionError, match='too short'):
-        image_to_rgb(short)
+        image_to_rgb(short, use_cv_bridge=True)
     assert len(calls) == 2
-    assert image_to_rgb(make_msg(np.zeros((2, 2, 3), np.uint8), 'rgb8'),
-                        use_cv_bridge=False).max() == 0
+    # The default is the NumPy converter, also where cv_bridge is installed.
+    assert image_to_rgb(make_msg(np.zeros((2, 2, 3), np.uint8), 'rgb8')).max() == 0
+    assert len(calls) == 2
 
 
 def expected_rgb(encoding, h, w, step, data):

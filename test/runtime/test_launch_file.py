@@ -1,5 +1,6 @@
-"""The launch file and parameter file, checked without `launch` (not installable from PyPI):
-executables are console scripts, referenced files are installed, YAML parameters are declared."""
+"""The launch file and parameter file, checked without `launch` (no PyPI wheel): executables are
+console scripts, referenced files are installed, YAML parameters are declared and reach a node
+in a namespace. test/ros_real/test_launch_real.py runs it with the real `ros2 launch`."""
 
 import ast
 import os
@@ -20,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = 'mtg_grasp_ros'
 LAUNCH = ROOT / 'launch' / 'grasp_detection.launch.py'
 CONFIG = ROOT / 'config' / 'grasp_detection.yaml'
+#: The params file's node key: the node under any namespace (a plain node name would apply to
+#: /grasp_detection only, not to the node launched with namespace:=...).
+YAML_KEY = f'/**/{grasp_node.NODE_NAME}'
 
 
 @pytest.fixture(scope='module')
@@ -100,7 +104,7 @@ def test_every_referenced_file_is_installed(setup_kwargs):
         assert getattr(parts[0].func, 'id', None) == 'FindPackageShare'
         assert ast.literal_eval(parts[0].args[0]) == PACKAGE
         referenced.append('/'.join(ast.literal_eval(p) for p in parts[1:]))
-    assert referenced == ['config/grasp_detection.yaml']
+    assert sorted(referenced) == ['config/fastdds_localhost.xml', 'config/grasp_detection.yaml']
     for rel in referenced:
         assert (ROOT / rel).is_file(), rel
         assert rel in installed, f'{rel} is not installed by setup.py data_files'
@@ -124,8 +128,8 @@ def flatten(d, prefix=''):
 
 def test_yaml_parameters_are_declared_with_matching_types():
     data = yaml.safe_load(CONFIG.read_text())
-    assert list(data) == [grasp_node.NODE_NAME]
-    params = flatten(data[grasp_node.NODE_NAME]['ros__parameters'])
+    assert list(data) == [YAML_KEY]
+    params = flatten(data[YAML_KEY]['ros__parameters'])
     specs = {p.name: p for p in PARAMETERS}
     assert set(params) <= set(specs), f'undeclared: {set(params) - set(specs)}'
     assert set(specs) <= set(params), f'not documented in the YAML: {set(specs) - set(params)}'
@@ -136,7 +140,8 @@ def test_yaml_parameters_are_declared_with_matching_types():
 
 
 def test_the_node_loads_the_yaml(tmp_path):
-    """rclpy itself reads the parameter file (as launch passes it) into the node."""
+    """rclpy itself reads the parameter file (as launch passes it) into the node, also under a
+    namespace (as ``namespace:=`` of the launch file puts it)."""
     import rclpy
     from rclpy.parameter import Parameter
 
@@ -146,9 +151,10 @@ def test_the_node_loads_the_yaml(tmp_path):
     rclpy.init(args=['--ros-args', '--params-file', str(CONFIG)], context=context)
     try:
         node = grasp_node.GraspDetectionNode(
-            context=context, parameter_overrides=[Parameter('model_path', value=str(stem))])
+            context=context, namespace='robot1',
+            parameter_overrides=[Parameter('model_path', value=str(stem))])
         try:
-            params = flatten(yaml.safe_load(CONFIG.read_text())[grasp_node.NODE_NAME][
+            params = flatten(yaml.safe_load(CONFIG.read_text())[YAML_KEY][
                 'ros__parameters'])
             for name, value in params.items():
                 if name != 'model_path':

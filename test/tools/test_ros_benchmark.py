@@ -165,6 +165,47 @@ def test_statistics_lines_parse_and_subtract():
     assert none['dropped'] == {} and none['timings_ms'] == {}
 
 
+def diagnostic_status(frames_in, processed, superseded, no_grasp=0):
+    """The node's DiagnosticStatus as FrameStatistics.diagnose fills it (diagnostic_updater's
+    ``stat`` and DiagnosticStatus stood in: the diagnostics packages have no PyPI wheels)."""
+    from types import SimpleNamespace
+
+    from mtg_grasp_ros.node_statistics import FrameStatistics
+
+    s = FrameStatistics()
+    s.frames_in, s.processed, s.published = frames_in, processed, processed - no_grasp
+    s.no_grasp = no_grasp
+    if superseded:
+        s.dropped['superseded'] = superseded
+    s.add_time('inference', 0.040)
+    s.add_time('inference', 0.050)
+    values = []
+    stat = SimpleNamespace(summary=lambda level, message: None,
+                           add=lambda k, v: values.append(SimpleNamespace(key=k, value=v)))
+    diagnostic_msgs = pytest.importorskip('diagnostic_msgs.msg', reason='diagnostic_msgs')
+    s.diagnose(stat, 5.0)
+    del diagnostic_msgs
+    return SimpleNamespace(name='grasp_detection: grasp detection', message='publishing grasps',
+                           values=values)
+
+
+def test_diagnostic_status_parses_as_the_log_line():
+    """What the benchmark reads from /diagnostics equals what it reads from the log line."""
+    status = diagnostic_status(400, 260, 130, 5)
+    entry = cm.diagnostic_entry(status)
+    line = cm.parse_statistics(stats_line(400, 260, 130, 5, timings=False))
+    for key in ('frames_in', 'processed', 'published', 'no_grasp', 'dropped'):
+        assert entry[key] == line[key], key
+    p50, p95 = entry['timings_ms']['inference']
+    assert p50 == pytest.approx(45.0) and 45.0 < p95 <= 50.0
+    other = type(status)(name='camera: driver', message='', values=[])
+    assert cm.diagnostic_entry(other) is None
+    d = cm.statistics_delta([(T0, cm.diagnostic_entry(diagnostic_status(100, 60, 38, 2))),
+                             (T0 + 10.0, entry)], T0, T0 + 10.0)
+    assert (d['frames_in'], d['processed'], d['published'], d['no_grasp']) == (300, 200, 197, 3)
+    assert d['dropped'] == {'superseded': 92}
+
+
 def test_frames_that_never_reached_the_node():
     # 60 Hz published, the node's callback saw 30/s over a slightly longer statistics window.
     u = ls.undelivered(600, 10.0, {'frames_in': 330, 'span_s': 11.0})
@@ -320,7 +361,8 @@ def test_end_to_end_three_processes(tmp_path):
             else:
                 os.environ[k] = v
     out = tmp_path / 'bench.json'
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get('PYTHONPATH')) if p))
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, '-m', 'tools.ros_benchmark', '--model', str(model),
@@ -338,6 +380,12 @@ def test_end_to_end_three_processes(tmp_path):
     assert 0 < r['latency_ms']['p50'] < 1000.0
     assert r['camera_summary']['published'] >= r['published']
     assert r['node_window'] is not None and r['node_window']['processed'] > 0
+    # The node's counters come from /diagnostics where diagnostic_updater is installed, else
+    # from its log lines.
+    import importlib.util
+    have_diagnostics = all(importlib.util.find_spec(m) is not None
+                           for m in ('diagnostic_updater', 'diagnostic_msgs'))
+    assert r['node_window']['source'] == ('diagnostics' if have_diagnostics else 'log')
     assert '| 30 Hz |' in result.stdout and 'wrote' in result.stdout
     assert rp.FASTDDS_PROFILE.name in report['transport']
     assert time.monotonic() - start < 90
