@@ -61,7 +61,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--rate', type=float, default=30.0, help='frames per second')
     parser.add_argument('--reliability', choices=RELIABILITIES, default='best_effort',
                         help='publisher reliability. Best-effort, as camera drivers publish: '
-                             'with the shared-memory profile tools/fastdds_localhost.xml '
+                             'with the shared-memory profile config/fastdds_localhost.xml '
                              '(what the benchmark gives it) every frame arrived here; with '
                              'the Fast DDS defaults a best-effort reader gets almost none')
     parser.add_argument('--depth', type=int, default=1,
