@@ -2,12 +2,13 @@
 
 Reads the ``--json`` files of ``python -m training grasp-bench`` runs (any mix of tables,
 object sets, models and planners) and prints one Markdown table: a row per planner (the node
-planner named by its model, and by its ``jaws_outside_view`` and ``opening_margin`` where they
-differ from the defaults), a column per setting (table, object set) and one for all settings
-together; each cell is isolated success / clutter cleared in percent, with the counts.
-``--plot`` draws the same as grouped bars with 95% Wilson intervals (a run of 80 drops has
-an interval of about +-10 points: read small differences against it; clutter objects of one
-scene are counted as independent trials, which they are not, so their intervals are too narrow).
+planner named by its model path as given, since two exports may share a file name, and by its
+``jaws_outside_view`` and ``opening_margin`` where they differ from the defaults), a column per
+setting (table, object set) and one for all settings together; each cell is isolated success
+/ clutter cleared in percent, with the counts. ``--plot`` draws the same as grouped bars with
+95% Wilson intervals (a run of 80 drops has an interval of about +-10 points: read small
+differences against it; clutter objects of one scene are counted as independent trials, which
+they are not, so their intervals are too narrow).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def row_name(planner: str, settings: dict) -> str:
     """The row label of ``planner`` in a run made with ``settings``."""
     if planner != 'node':
         return planner
-    name = Path(str(settings.get('model', 'node'))).name
+    name = str(settings.get('model', 'node'))  # the path as given: two exports may share a stem
     rule = settings.get('jaws_outside_view') or ('drop' if settings.get('jaws_in_view') else
                                                  'keep')
     if rule != 'keep':

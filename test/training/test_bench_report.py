@@ -29,11 +29,11 @@ def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
     c = bench_json(tmp_path / 'c.json', 'models/m1', 'plain', 'procedural', (9, 10, 5, 5),
                    jaws_outside_view='last')
     table = collect([a, b, c])
-    assert table['m1']['plain, procedural'] == {'isolated': (8, 10), 'clutter': (4, 5)}
-    assert table['m1, jaws outside view last']['plain, procedural']['isolated'] == (9, 10)
+    assert table['models/m1']['plain, procedural'] == {'isolated': (8, 10), 'clutter': (4, 5)}
+    assert table['models/m1, jaws outside view last']['plain, procedural']['isolated'] == (9, 10)
     text = markdown(table)
-    assert '| m1 | 80% (8/10) / 80% (4/5) | 50% (5/10) / 60% (3/5) | 65% (13/20) / 70% (7/10) |' \
-        in text
+    assert ('| models/m1 | 80% (8/10) / 80% (4/5) | 50% (5/10) / 60% (3/5) '
+            '| 65% (13/20) / 70% (7/10) |') in text
     assert '| baseline | 100% (10/10) / 40% (2/5) | 90% (9/10) / 20% (1/5) |' in text
     assert training_main(['bench-report', str(a), str(b), '--plot',
                           str(tmp_path / 'p.png')]) == 0
@@ -46,8 +46,9 @@ def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
 
 def test_row_names_show_non_default_node_settings():
     assert row_name('baseline', {'model': 'm'}) == 'baseline'
-    assert row_name('node', {'model': 'a/b', 'jaws_in_view': True}) == 'b, jaws outside view drop'
-    assert row_name('node', {'model': 'a/b', 'opening_margin': 0.0}) == 'b, margin 0 m'
+    assert (row_name('node', {'model': 'a/b', 'jaws_in_view': True})
+            == 'a/b, jaws outside view drop')
+    assert row_name('node', {'model': 'a/b', 'opening_margin': 0.0}) == 'a/b, margin 0 m'
 
 
 def test_wilson_interval():
