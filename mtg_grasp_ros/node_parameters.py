@@ -145,7 +145,7 @@ class NodeParameters:
                             (-1, 100000))
     crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000))
     crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000))
-    jaws_outside_view: str = _param('keep', 'grasps whose jaw rectangle reaches outside the crop '
+    jaws_outside_view: str = _param('last', 'grasps whose jaw rectangle reaches outside the crop '
                                     '(objects cut by the image edge): keep = ranked by quality, '
                                     'last = after every grasp inside, drop = never',
                                     choices=JAWS_OUTSIDE_VIEW)

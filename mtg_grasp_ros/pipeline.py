@@ -76,10 +76,10 @@ class PipelineConfig:
     device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
     #: Grasps whose jaw rectangle (opening x jaw size) reaches outside the network's crop, where
     #: the camera cannot show that the finger has room (an object cut by the image edge):
-    #: ``keep`` ranks them by quality like the others, ``last`` puts them after every grasp
-    #: whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
+    #: ``keep`` ranks them by quality like the others, ``last`` (default) puts them after every
+    #: grasp whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
     #: (which also refuses objects lying whole near the crop's edge; docs/grasp_bench.md).
-    jaws_outside_view: str = 'keep'
+    jaws_outside_view: str = 'last'
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
