@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from mtg_grasp_ros.pipeline import PipelineConfig
 from simulation.planners import DEFAULT_MARGIN
 
 Counts = Tuple[int, int]  # (successes, trials)
@@ -36,7 +37,7 @@ def row_name(planner: str, settings: dict) -> str:
     name = str(settings.get('model', 'node'))  # the path as given: two exports may share a stem
     rule = settings.get('jaws_outside_view') or ('drop' if settings.get('jaws_in_view') else
                                                  'keep')
-    if rule != 'keep':
+    if rule != PipelineConfig.jaws_outside_view:  # runs before the option: keep (or drop)
         name += f', jaws outside view {rule}'
     margin = settings.get('opening_margin', DEFAULT_MARGIN)
     if margin is not None and abs(float(margin) - DEFAULT_MARGIN) > 1e-9:

@@ -23,14 +23,14 @@ def bench_json(path, model, table, object_set, node, baseline=None, **settings):
 
 def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
     a = bench_json(tmp_path / 'a.json', 'models/m1', 'plain', 'procedural', (8, 10, 4, 5),
-                   baseline=(10, 10, 2, 5))
+                   baseline=(10, 10, 2, 5), jaws_outside_view='last')
     b = bench_json(tmp_path / 'b.json', 'models/m1', 'textured', 'procedural', (5, 10, 3, 5),
-                   baseline=(9, 10, 1, 5))
+                   baseline=(9, 10, 1, 5), jaws_outside_view='last')
     c = bench_json(tmp_path / 'c.json', 'models/m1', 'plain', 'procedural', (9, 10, 5, 5),
-                   jaws_outside_view='last')
+                   jaws_outside_view='keep')
     table = collect([a, b, c])
     assert table['models/m1']['plain, procedural'] == {'isolated': (8, 10), 'clutter': (4, 5)}
-    assert table['models/m1, jaws outside view last']['plain, procedural']['isolated'] == (9, 10)
+    assert table['models/m1, jaws outside view keep']['plain, procedural']['isolated'] == (9, 10)
     text = markdown(table)
     assert ('| models/m1 | 80% (8/10) / 80% (4/5) | 50% (5/10) / 60% (3/5) '
             '| 65% (13/20) / 70% (7/10) |') in text
@@ -48,7 +48,9 @@ def test_row_names_show_non_default_node_settings():
     assert row_name('baseline', {'model': 'm'}) == 'baseline'
     assert (row_name('node', {'model': 'a/b', 'jaws_in_view': True})
             == 'a/b, jaws outside view drop')
-    assert row_name('node', {'model': 'a/b', 'opening_margin': 0.0}) == 'a/b, margin 0 m'
+    assert (row_name('node', {'model': 'a/b', 'opening_margin': 0.0})  # before the option
+            == 'a/b, jaws outside view keep, margin 0 m')
+    assert row_name('node', {'model': 'a/b', 'jaws_outside_view': 'last'}) == 'a/b'
 
 
 def test_wilson_interval():
