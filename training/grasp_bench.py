@@ -25,11 +25,12 @@ textured gives every scene a random textured support and random object colours a
 (drawn from the scene's seed: every planner sees the same frames), plain the light flat table.
 
 Printed per planner: isolated success, clutter clearance (objects lifted / objects),
-attempts per cleared object, failure reasons (planner: no grasp; off_object: centre over 1 cm
-from every object; jaw_on_neighbour / jaw_on_target: the descent stopped on another object /
-on the target; above_object: fingertips at or above the object's top; empty: closed on
-nothing; dropped; slipped), failures repeated on the same object and wall time. --json writes
-every attempt. Protocol details: docs/grasp_bench.md.
+attempts per cleared object, failure reasons (below_min_quality / no_blob / nothing_lifts: the
+planner gave no grasp; off_object: centre over 1 cm from every object; jaw_on_neighbour /
+jaw_on_target: the descent stopped on another object / on the target; above_object: fingertips
+at or above the object's top; empty: closed on nothing; dropped; slipped), failures repeated on
+the same object, failures on objects cut by the image edge, and wall time. --json writes every
+attempt. Protocol details: docs/grasp_bench.md.
 """
 
 from __future__ import annotations
@@ -223,8 +224,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
                         default=PipelineConfig.jaws_outside_view,
                         help="the node's jaws_outside_view parameter: grasps whose jaws reach "
-                             'outside the crop keep their rank, go last or are dropped '
-                             '(default: as the node)')
+                             'outside the crop (rectangle: opening x half the opening, '
+                             'before any clearance) keep their rank, go last or are dropped '
+                             f'(default: {PipelineConfig.jaws_outside_view}, as the node)')
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

@@ -88,8 +88,9 @@ def register(subparsers) -> None:
     parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
                         default=PipelineConfig.jaws_outside_view,
                         help="the node's jaws_outside_view parameter: grasps whose jaws reach "
-                             'outside the crop keep their rank, go last or are dropped '
-                             '(default: as the node)')
+                             'outside the crop (rectangle: opening x half the opening, '
+                             'before any clearance) keep their rank, go last or are dropped '
+                             f'(default: {PipelineConfig.jaws_outside_view}, as the node)')
     parser.add_argument('--backend', default='torch', choices=['torch', 'onnx'])
     parser.add_argument('--out', type=Path, required=True, help='output PNG (the grid)')
     parser.set_defaults(func=run)
