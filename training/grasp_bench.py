@@ -45,10 +45,10 @@ import time
 from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
-from mtg_grasp_ros.pipeline import JAWS_OUTSIDE_VIEW, PipelineConfig
 from simulation.objects import heldout_indices, SHAPE_SOURCES
 from simulation.planners import DEFAULT_MARGIN, DEFAULT_OBJECT_HEIGHT
 from simulation.tabletop import TABLES
+from training.predict import add_jaws_outside_view_option
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / 'models' / 'mtgcnn_depth_p'
@@ -221,12 +221,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="added to the node's published opening before executing it: the "
                              "controller's clearance, as the baseline adds to its blob extent "
                              f'(m, default {DEFAULT_MARGIN}; 0 = the opening as published)')
-    parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
-                        default=PipelineConfig.jaws_outside_view,
-                        help="the node's jaws_outside_view parameter: grasps whose jaws reach "
-                             'outside the crop (rectangle: opening x half the opening, '
-                             'before any clearance) keep their rank, go last or are dropped '
-                             f'(default: {PipelineConfig.jaws_outside_view}, as the node)')
+    add_jaws_outside_view_option(parser)
     parser.add_argument('--max-opening', type=float, default=0.12,
                         help='widest gripper opening (m, 0.12); wider commands are clipped')
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')

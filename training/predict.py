@@ -85,15 +85,21 @@ def register(subparsers) -> None:
     parser.add_argument('--top-k', type=int, default=1, help='grasps drawn per image (1)')
     parser.add_argument('--min-quality', type=float, default=0.0,
                         help='draw grasps of at least this quality (0: always the best)')
+    add_jaws_outside_view_option(parser)
+    parser.add_argument('--backend', default='torch', choices=['torch', 'onnx'])
+    parser.add_argument('--out', type=Path, required=True, help='output PNG (the grid)')
+    parser.set_defaults(func=run)
+
+
+def add_jaws_outside_view_option(parser: argparse.ArgumentParser) -> None:
+    """``--jaws-outside-view``: the node's ``jaws_outside_view`` parameter (shared with
+    grasp-bench)."""
     parser.add_argument('--jaws-outside-view', choices=JAWS_OUTSIDE_VIEW,
                         default=PipelineConfig.jaws_outside_view,
                         help="the node's jaws_outside_view parameter: grasps whose jaws reach "
                              'outside the crop (rectangle: opening x half the opening, '
                              'before any clearance) keep their rank, go last or are dropped '
                              f'(default: {PipelineConfig.jaws_outside_view}, as the node)')
-    parser.add_argument('--backend', default='torch', choices=['torch', 'onnx'])
-    parser.add_argument('--out', type=Path, required=True, help='output PNG (the grid)')
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

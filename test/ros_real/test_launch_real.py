@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 
-from node_harness import _isolated_ros_env
 import pytest
 import rclpy
 from rclpy.parameter import parameter_value_to_python
@@ -62,17 +61,10 @@ def installed(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def ros_env():
-    """This process' DDS isolation (private domain, localhost profile); restored after."""
-    old = _isolated_ros_env()
-    rclpy.init()
-    yield dict(os.environ)
-    rclpy.try_shutdown()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def ros_env(ros):
+    """This process' environment under the DDS isolation of conftest's ``ros`` fixture (private
+    domain, localhost profile), for the child processes."""
+    return dict(os.environ)
 
 
 def child_env(env, install, tmp):
