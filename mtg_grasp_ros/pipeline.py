@@ -262,12 +262,12 @@ class GraspPipeline:
         grasps_3d: List[Grasp3D] = []
         errors: List[Exception] = []
         size = x.shape[-1]
-        inside = [g for g in grasps if jaws_in_view(g, size)]
-        outside = len(grasps) - len(inside)
+        in_view = [jaws_in_view(g, size) for g in grasps]
+        outside = in_view.count(False)
         if cfg.jaws_outside_view == 'drop':
-            grasps = inside
-        elif cfg.jaws_outside_view == 'last':  # stable: each group stays best first
-            grasps = inside + [g for g in grasps if not jaws_in_view(g, size)]
+            grasps = [g for g, v in zip(grasps, in_view) if v]
+        elif cfg.jaws_outside_view == 'last':  # stable sort: each group stays best first
+            grasps = [g for _, g in sorted(zip(in_view, grasps), key=lambda p: not p[0])]
         for g in grasps:
             if g.quality < cfg.min_quality:
                 continue

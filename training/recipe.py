@@ -13,7 +13,7 @@ The steps of ``models/README.md`` ("How it was made"), run in-process one after 
                       None: all of them)
 4. ``train``          MTG-CNN_p (depth auxiliary task, positional loss), fold 0 (skipped when
                       ``epochs`` is 0: the fine-tuning then starts from ``init``)
-5. ``relabel``        keep the antipodal labels (``training relabel --cone``)  } only with
+5. ``relabel``        antipodal labels (``relabel --cone --keep-every-object``) } only with
 6. ``finetune``       fine-tune from step 4 on them (the last epoch is kept)    } finetune_epochs
 7. ``evaluate``       top-1 accuracy on every held-out view (``training evaluate --split all``)
 8. ``export``         the deploy model (safetensors + ONNX + JSON, parity checked)
@@ -260,7 +260,7 @@ class Recipe:
             relabelled = out / 'data' / f'train_ap{s.cone_deg:g}'
             self.step('relabel', lambda: _command(relabel_command, [
                 'relabel', '--data', train_data, '--out', str(relabelled), '--cone',
-                str(s.cone_deg), '--quiet']))
+                str(s.cone_deg), '--keep-every-object', '--quiet']))
             tuned = self.step('finetune', lambda: self.train(
                 str(relabelled), out / 'finetune', s.finetune_epochs, s.finetune_lr,
                 checkpoint))
