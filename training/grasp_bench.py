@@ -111,6 +111,7 @@ def run_scenes(args: argparse.Namespace, planners: list) -> dict:
                     start = time.perf_counter()
                     result = clear_table(scene, executor, planner,
                                          max_failures=args.max_failures,
+                                         avoid_failed=args.avoid_failed,
                                          max_attempts=1 if kind == 'isolated' else None)
                     out['seconds'][planner.name] += time.perf_counter() - start
                     out[kind].append({'planner': planner.name, 'seed': seed,
@@ -227,6 +228,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')
     parser.add_argument('--candidates', type=int, default=45,
                         help='look-ahead: candidate grasps tried per attempt (45)')
+    parser.add_argument('--avoid-failed', action='store_true',
+                        help="clutter: node and baseline remember the scene's failed grasps "
+                             'and take their best grasp that is not within 2 cm of one (the '
+                             "next of the node's top-k, the next largest blob), as a robot "'
+                             'that remembers its failures; default: both repeat their best')
     parser.add_argument('--max-failures', type=int, default=3,
                         help='clutter: stop after this many failures in a row (3)')
     parser.add_argument('--backend', default='auto', choices=BACKENDS)
