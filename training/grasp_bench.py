@@ -231,7 +231,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--avoid-failed', action='store_true',
                         help="clutter: node and baseline remember the scene's failed grasps "
                              'and take their best grasp that is not within 2 cm of one (the '
-                             "next of the node's top-k, the next largest blob), as a robot "'
+                             "next of the node's top-k, the next largest blob), as a robot "
                              'that remembers its failures; default: both repeat their best')
     parser.add_argument('--max-failures', type=int, default=3,
                         help='clutter: stop after this many failures in a row (3)')
