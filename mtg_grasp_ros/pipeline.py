@@ -31,6 +31,7 @@ import torch
 
 from mtg_grasp_ros.backends import load_predictor, PipelineConfigError
 from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
+from mtg_grasp_ros.centring import centre_on_object
 from mtg_grasp_ros.crop import CropRegion
 from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
@@ -80,6 +81,10 @@ class PipelineConfig:
     #: grasp whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
     #: (which also refuses objects lying whole near the crop's edge; docs/grasp_bench.md).
     jaws_outside_view: str = 'last'
+    #: Grasp centring (:mod:`mtg_grasp_ros.centring`): each grasp moves along its closing axis
+    #: to the middle of the run of quality above this share of its own; 0 = off (the peaks as
+    #: the paper reads them).
+    centring_fraction: float = 0.3
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
@@ -108,6 +113,8 @@ class PipelineConfig:
             problems.append('plane_point must be 3 finite numbers')
         if not math.isfinite(self.object_height):
             problems.append('object_height must be finite')
+        if not 0.0 <= self.centring_fraction < 1.0:
+            problems.append('centring_fraction must be in [0, 1)')
         if problems:
             raise PipelineConfigError('; '.join(problems))
         return self
@@ -309,20 +316,27 @@ class GraspPipeline:
                     maps = GraspMaps(quality=quality.cpu().numpy(), angle=angle.cpu().numpy(),
                                      width=width.cpu().numpy())
                 if grasps is None:
-                    grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
+                    grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                        centring_fraction=cfg.centring_fraction)
+                elif cfg.centring_fraction > 0:
+                    q_map = maps.quality if maps is not None else quality.cpu().numpy()
+                    grasps = [centre_on_object(g, q_map.squeeze(), cfg.centring_fraction)
+                              for g in grasps]
         else:
             raw = self.predictor.raw_maps(x)
             t1 = time.perf_counter()
             if want_maps:  # the debug image shows the whole smoothed maps
                 maps = self.predictor.smooth(raw)
-                grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
+                grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                    centring_fraction=cfg.centring_fraction)
             else:  # the same grasps; angle and width smoothed at the peaks only
                 maps = None
                 sigmas = self.predictor.sigmas
                 grasps = grasps_from_raw(*raw, sigma_quality=sigmas['quality'],
                                          sigma_angle=sigmas['angle'], sigma_width=sigmas['width'],
                                          width_scale=self.predictor.width_scale,
-                                         top_k=cfg.top_k, min_distance=cfg.min_distance)
+                                         top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                         centring_fraction=cfg.centring_fraction)
         t2 = time.perf_counter()
         best = grasps[0].quality if grasps else -math.inf
         return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}

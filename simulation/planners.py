@@ -106,14 +106,15 @@ class Plan:
 
 class NodePlanner:
     """The node's pipeline on a deploy model (``model``: stem or file), with the node's
-    defaults (``jaws_outside_view`` None = the node's); raises
+    defaults (``jaws_outside_view``, ``centring_fraction`` None = the node's); raises
     :class:`mtg_grasp_ros.deploy.DeployModelError` for a model that cannot load."""
 
     name = 'node'
 
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
                  backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
-                 opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None) -> None:
+                 opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None,
+                 centring_fraction: Optional[float] = None) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -123,7 +124,10 @@ class NodePlanner:
             model, backend=backend, device=device, precision=precision,
             config=PipelineConfig(object_height=float(object_height),
                                   jaws_outside_view=(jaws_outside_view
-                                                     or PipelineConfig.jaws_outside_view)
+                                                     or PipelineConfig.jaws_outside_view),
+                                  centring_fraction=(PipelineConfig.centring_fraction
+                                                     if centring_fraction is None
+                                                     else float(centring_fraction))
                                   ).validate())
 
     def plan(self, view: View) -> Plan:

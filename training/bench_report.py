@@ -46,6 +46,11 @@ def row_name(planner: str, settings: dict) -> str:
     if rule != PipelineConfig.jaws_outside_view:  # runs before the option: keep (or drop)
         name += f', jaws outside view {rule}'
     margin = settings.get('opening_margin', DEFAULT_MARGIN)
+    centring = settings.get('centring_fraction')
+    if centring is None and 'centring_fraction' not in settings:
+        centring = 0.0  # runs before grasp centring
+    if centring is not None and abs(float(centring) - PipelineConfig.centring_fraction) > 1e-9:
+        name += f', centring {float(centring):g}'
     name += memory
     if margin is not None and abs(float(margin) - DEFAULT_MARGIN) > 1e-9:
         name += f', margin {float(margin):g} m'
