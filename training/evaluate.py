@@ -9,8 +9,10 @@ not move with the random seed.
 
 ``--checkpoint`` scores a training checkpoint; ``--model models/NAME`` a deploy model, loaded
 by the node's own loader (:func:`mtg_grasp_ros.backends.load_predictor`, torch or ONNX Runtime)
-and post-processed with the sigmas and width scale of its JSON. Both prepare the input the same
-way, so a checkpoint and its export score the same. Beside the accuracy, both report
+and post-processed with the sigmas and width scale of its JSON and, as the node, grasp centring
+(``--centring-fraction``, :mod:`mtg_grasp_ros.centring`; a checkpoint is scored by the paper's
+rule, without it, unless asked). Both prepare the input the same way, so a checkpoint and its
+export score the same with the same options. Beside the accuracy, both report
 
 * the opening error: predicted opening vs the best-matching label (within 30 degrees the one of
   highest IoU, else the nearest), median |error| in original-image px and median ratio;
@@ -33,6 +35,7 @@ import torch
 
 from mtg_grasp_ros import backends
 from mtg_grasp_ros.inference import autocast, GraspPredictor
+from mtg_grasp_ros.pipeline import PipelineConfig
 from mtg_grasp_ros.postprocess import DEFAULT_WIDTH_SCALE
 from training.checkpoint import CheckpointError, model_from_checkpoint
 from training.eval_overlay import draw_overlay
@@ -49,7 +52,8 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
                    iou_threshold: float = IOU_THRESHOLD,
                    angle_threshold_deg: float = ANGLE_THRESHOLD_DEG,
                    indices: Optional[Sequence[int]] = None,
-                   precision: str = 'fp32', progress: bool = False) -> Dict[str, Any]:
+                   precision: str = 'fp32', progress: bool = False,
+                   centring_fraction: float = 0.0) -> Dict[str, Any]:
     """Top-1 accuracy of ``model`` on ``dataset`` (a GraspDataset, no augmentation).
 
     ``precision='bf16'`` runs the forward passes under bfloat16 autocast, as the node's
@@ -76,7 +80,7 @@ def evaluate_model(model: torch.nn.Module, dataset, device='cpu',
     try:
         with torch.no_grad(), autocast(device.type, precision):
             return score_top1(forward, dataset, sigmas, batch_size, width_scale, iou_threshold,
-                              angle_threshold_deg, indices, progress)
+                              angle_threshold_deg, indices, progress, centring_fraction)
     finally:
         module.train(was_training)
 
@@ -85,7 +89,8 @@ def evaluate_predictor(predictor: GraspPredictor, dataset, sigma: Optional[float
                        batch_size: int = 8, iou_threshold: float = IOU_THRESHOLD,
                        angle_threshold_deg: float = ANGLE_THRESHOLD_DEG,
                        indices: Optional[Sequence[int]] = None,
-                       progress: bool = False) -> Dict[str, Any]:
+                       progress: bool = False,
+                       centring_fraction: Optional[float] = None) -> Dict[str, Any]:
     """:func:`evaluate_model` for a deploy model loaded by the runtime's one loader.
 
     ``predictor`` comes from :func:`mtg_grasp_ros.backends.load_predictor` (torch or ONNX
@@ -93,13 +98,17 @@ def evaluate_predictor(predictor: GraspPredictor, dataset, sigma: Optional[float
     sigmas and width scale from its JSON (``sigma`` overrides all three sigmas), exactly the
     post-processing the node runs. ``dataset`` must be prepared like the checkpoint path's (a
     GraspDataset of the model's ``input_mode`` at its ``input_size``, no augmentation), so a
-    checkpoint and its export score the same. Same result keys as :func:`evaluate_model`.
+    checkpoint and its export score the same. ``centring_fraction`` None: the node's default
+    grasp centring (:attr:`mtg_grasp_ros.pipeline.PipelineConfig.centring_fraction`). Same
+    result keys as :func:`evaluate_model`.
     """
+    if centring_fraction is None:
+        centring_fraction = PipelineConfig.centring_fraction
     sigmas = (dict(predictor.sigmas) if sigma is None
               else {k: float(sigma) for k in SIGMA_KEYS})
     return score_top1(lambda x: list(predictor.raw_maps(x.numpy())), dataset, sigmas,
                       batch_size, predictor.width_scale, iou_threshold, angle_threshold_deg,
-                      indices, progress)
+                      indices, progress, centring_fraction)
 
 
 def register(subparsers) -> None:
@@ -129,6 +138,11 @@ def register(subparsers) -> None:
                         help='Gaussian smoothing sigma in px (default: 5 px as the paper at 300 '
                              "px input, scaled with the input size; a deploy model's JSON "
                              'sigmas; 0 = none)')
+    parser.add_argument('--centring-fraction', type=float, default=None,
+                        help='grasp centring on the object along the closing axis, as the '
+                             "node's parameter (0 = off; default: 0 for --checkpoint, the "
+                             "paper's rule, and the node's "
+                             f'{PipelineConfig.centring_fraction} for --model)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',
                         help='bf16 / fp16: bfloat16 / float16 autocast, to measure what the '
@@ -195,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     from training.samples import DatasetError
 
     try:
+        if args.centring_fraction is not None and not 0.0 <= args.centring_fraction < 1.0:
+            raise ValueError(f'--centring-fraction {args.centring_fraction}: need 0 <= f < 1')
         if args.model is not None:
             result, dataset, header = _run_model(args)
         else:
@@ -204,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     opening, background = result['opening'], result['background']
+    if result['centring_fraction']:
+        header += f', grasp centring {result["centring_fraction"]:g}'
     print(f'{header}: accuracy {100 * result["accuracy"]:.2f}% '
           f'({result["correct"]}/{result["n_images"]}) in {result["seconds"]:.1f} s')
     if opening['n']:
@@ -250,7 +268,7 @@ def _run_checkpoint(args: argparse.Namespace) -> tuple:
                            skip_bad=bool(config.get('skip_bad', False)))
     result = evaluate_model(model.to(device), dataset, device, sigma=args.sigma,
                             batch_size=args.batch_size, precision=args.precision,
-                            progress=True)
+                            progress=True, centring_fraction=args.centring_fraction or 0.0)
     result['config'] = {
         'checkpoint': str(args.checkpoint), 'data': str(data), 'format': args.format,
         'split': split, 'fold': fold, 'n_folds': n_folds, 'seed': seed, 'input_size': size,
@@ -285,7 +303,8 @@ def _run_model(args: argparse.Namespace) -> tuple:
     dataset = GraspDataset(files, input_mode=predictor.input_mode, aux='none',
                            output_size=size, augment=False)
     result = evaluate_predictor(predictor, dataset, sigma=args.sigma,
-                                batch_size=args.batch_size, progress=True)
+                                batch_size=args.batch_size, progress=True,
+                                centring_fraction=args.centring_fraction)
     result['config'] = {
         'model': str(args.model), 'backend': predictor.backend, 'device': device,
         'precision': predictor.precision, 'data': str(args.data), 'format': args.format,

@@ -47,13 +47,15 @@ def sample_name(dataset, index: int) -> str:
 def score_top1(forward: Callable[[torch.Tensor], List[np.ndarray]], dataset,
                sigmas: Optional[Dict[str, float]], batch_size: int, width_scale: float,
                iou_threshold: float, angle_threshold_deg: float,
-               indices: Optional[Sequence[int]] = None, progress: bool = False
-               ) -> Dict[str, Any]:
+               indices: Optional[Sequence[int]] = None, progress: bool = False,
+               centring_fraction: float = 0.0) -> Dict[str, Any]:
     """Score the top-1 grasp of every image; the loop both evaluation paths share.
 
     ``forward`` maps a (N, C, S, S) float32 batch to the raw ``(quality, cos, sin, width)``
     maps, each (N, S, S) NumPy. ``sigmas`` (keys :data:`SIGMA_KEYS`, px at the input size)
     None: the paper's 5 px scaled to the input size. ``progress`` shows a tqdm bar.
+    ``centring_fraction`` > 0 centres the grasp on its object as the node does
+    (:func:`mtg_grasp_ros.centring.centre_on_object`); 0: the paper's peak as it is.
     """
     indices = list(range(len(dataset))) if indices is None else list(indices)
     step = max(1, int(batch_size))
@@ -71,7 +73,7 @@ def score_top1(forward: Callable[[torch.Tensor], List[np.ndarray]], dataset,
             smoothed = smooth_maps(maps[0][j], maps[1][j], maps[2][j], maps[3][j],
                                    sigma_quality=sigmas['quality'], sigma_angle=sigmas['angle'],
                                    sigma_width=sigmas['width'], width_scale=width_scale)
-            found = top_grasps(smoothed, top_k=1)
+            found = top_grasps(smoothed, top_k=1, centring_fraction=centring_fraction)
             pred = found[0] if found else None
             gts = dataset.ground_truth(i)
             best_iou, best_aligned = (best_match(pred, gts, angle_threshold_deg)
@@ -90,4 +92,4 @@ def score_top1(forward: Callable[[torch.Tensor], List[np.ndarray]], dataset,
             'seconds': round(time.perf_counter() - started, 3),
             'sigma': sigmas['quality'] if sigmas else None, 'width_scale': width_scale,
             'iou_threshold': iou_threshold, 'angle_threshold_deg': angle_threshold_deg,
-            'per_image': per_image}
+            'centring_fraction': centring_fraction, 'per_image': per_image}
