@@ -137,8 +137,8 @@ class FrameResult:
 class GraspPipeline:
     """Camera frame -> grasps in the target frame. Thread-compatible, not thread-safe.
 
-    ``predictor``: the network; ``config`` (default :class:`PipelineConfig`) is validated here
-    and its ``sigma_*`` >= 0 override the model's; ``device`` (``'cpu'``/``'cuda'``, for
+    ``predictor``: the network; ``config`` (default :class:`PipelineConfig`; a new one with
+    :meth:`configure`) is validated here and its ``sigma_*`` >= 0 override the model's; ``device`` (``'cpu'``/``'cuda'``, for
     :attr:`backend_label`) defaults to the model's. Raises :class:`PipelineConfigError` for an
     invalid config or a depth-input model without ``depth_source='depth_topic'``.
     """
@@ -146,23 +146,10 @@ class GraspPipeline:
     def __init__(self, predictor: GraspPredictor, config: Optional[PipelineConfig] = None,
                  device: Optional[str] = None) -> None:
         self.predictor = predictor
-        self.config = (config or PipelineConfig()).validate()
-        for name in ('quality', 'angle', 'width'):
-            value = getattr(self.config, f'sigma_{name}')
-            if value is not None and value >= 0:
-                predictor.sigmas[name] = float(value)
-        cfg = self.config
-        self.geometry = GraspGeometry(
-            depth_source=cfg.depth_source, plane_point=np.asarray(cfg.plane_point, np.float64),
-            plane_normal=cfg.unit_normal, object_height=cfg.object_height,
-            depth_window=cfg.depth_window, depth_min=cfg.depth_min, depth_max=cfg.depth_max,
-            approach=cfg.approach, rectified=cfg.rectified)
+        #: The model's own smoothing sigmas (its metadata), what ``sigma_* = -1`` selects.
+        self.model_sigmas = dict(predictor.sigmas)
         self.input_size = int(predictor.input_size or 300)
         self.input_mode = predictor.input_mode or 'rgb'
-        if self.input_mode in ('depth', 'rgbd') and self.config.depth_source != 'depth_topic':
-            raise PipelineConfigError(
-                f'the model takes {self.input_mode} input: set depth_source to depth_topic and '
-                f'provide an aligned depth image')
         self.torch_device = None
         if predictor.model is not None:
             parameter = next(predictor.model.parameters(), None)
@@ -170,11 +157,35 @@ class GraspPipeline:
                 'cpu')
         self.device = device or (self.torch_device.type if self.torch_device is not None
                                  else 'cpu')
-        use_device = self.config.device_postprocess
+        self.configure(config or PipelineConfig())
+
+    def configure(self, config: PipelineConfig) -> None:
+        """Use ``config`` (validated) from the next :meth:`process` on, with the same model; call
+        it from the thread that calls :meth:`process` (the node's worker, between frames).
+        Raises :class:`PipelineConfigError` (keeping the previous settings) for an invalid config
+        or a depth-input model without ``depth_source='depth_topic'``."""
+        config.validate()
+        if self.input_mode in ('depth', 'rgbd') and config.depth_source != 'depth_topic':
+            raise PipelineConfigError(
+                f'the model takes {self.input_mode} input: set depth_source to depth_topic and '
+                f'provide an aligned depth image')
+        self.config = config
+        for name in ('quality', 'angle', 'width'):
+            value = getattr(config, f'sigma_{name}')
+            self.predictor.sigmas[name] = (float(value) if value is not None and value >= 0
+                                           else self.model_sigmas[name])
+        c = config
+        self.geometry = GraspGeometry(
+            depth_source=c.depth_source, plane_point=np.asarray(c.plane_point, np.float64),
+            plane_normal=c.unit_normal, object_height=c.object_height,
+            depth_window=c.depth_window, depth_min=c.depth_min, depth_max=c.depth_max,
+            approach=c.approach, rectified=c.rectified)
+        use_device = config.device_postprocess
         self.device_postprocess: Optional[TorchPostprocess] = None
         if self.torch_device is not None and (
                 use_device == 'always' or (use_device == 'auto' and self.device == 'cuda')):
-            self.device_postprocess = TorchPostprocess(predictor.sigmas, predictor.width_scale,
+            self.device_postprocess = TorchPostprocess(self.predictor.sigmas,
+                                                       self.predictor.width_scale,
                                                        self.torch_device)
 
     @classmethod

@@ -180,7 +180,7 @@ def test_missing_transform_is_no_transform_until_it_comes(harness):
         h.wait_handled(k + 1)
     s = h.stats()
     assert s['dropped'] == {'no_transform': 2} and s['processed'] == 0
-    assert not h.received['pose'] and h.node._worker.is_alive()
+    assert not h.received['pose'] and h.node.frames.thread.is_alive()
 
     tf2_ros.StaticTransformBroadcaster(h.tester).sendTransform(
         camera_pose(now(h).to_msg(), frame, 0.1, 0.1, 0.5))

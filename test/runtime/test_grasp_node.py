@@ -84,7 +84,7 @@ def test_debug_image_only_while_subscribed(harness):
     h.expect_pose()
     assert h.stats()['debug_images'] == 0
     h.subscribe_debug()
-    assert h.spin_until(lambda: h.node.debug_pub.get_subscription_count() > 0)
+    assert h.spin_until(lambda: h.node.outputs.debug.get_subscription_count() > 0)
     h.send(image_msg(stamp=(2, 0)))
     assert h.spin_until(lambda: h.received['debug']), h.stats()
     debug = h.received['debug'][-1]
@@ -256,7 +256,7 @@ def test_newest_frame_only(harness):
     h.wait_connected()
     h.send(None, info_msg())
     # Hold the worker off while three frames arrive: only the newest is processed.
-    with h.node._lock:
+    with h.node.frames.lock:
         for i in range(3):
             h.node._on_image(image_msg(stamp=(10 + i, 0)))
     pose = h.expect_pose()

@@ -133,7 +133,7 @@ def test_camera_stops_and_comes_back(harness, outage):
                             timeout=WAIT)
     h.spin_until(lambda: False, timeout=1.5)   # the camera is silent
 
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
     assert h.stats() == before
     assert {k: len(v) for k, v in h.received.items()} == received
     assert h.node.stats.last_published == last_published
@@ -151,7 +151,7 @@ def test_camera_stops_and_comes_back(harness, outage):
     assert s['dropped'] == {}
     p = h.received['pose'][-1].pose.position
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
 
 def test_camera_info_changes_resolution_mid_stream(harness):
@@ -197,7 +197,7 @@ def test_camera_info_changes_resolution_mid_stream(harness):
     assert (s['frames_in'], s['processed'], s['published']) == (6, 3, 3)
     assert s['dropped'] == {'size_mismatch': 3}
     assert [p.header.stamp.sec for p in h.received['pose']] == [1, 5, 6]
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
 
 # ------------------------------------------------------------------------------ TF
@@ -233,7 +233,7 @@ def test_tf_goes_away_and_comes_back(harness, monkeypatch):
     transforms[key] = corrupt
     stream(h, [5])
     assert h.stats()['dropped'] == {'no_transform': 3, 'bad_transform': 1}
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
     assert len(h.received['pose']) == 1
 
     transforms[key] = looking_down(-0.25, 0.1, 0.8)     # back, the camera moved
@@ -400,7 +400,7 @@ def test_malformed_image_flood(harness):
     assert burst_in > 0
     assert set(s['dropped']) <= {'bad_image', 'size_mismatch', 'superseded'}, s
     assert s['processed'] == s['published'] and s['no_grasp'] == 0
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
     h.send(image_msg(stamp=(5000, 0)))
     assert h.spin_until(lambda: h.received['pose'][-1].header.stamp.sec == 5000,
@@ -596,8 +596,8 @@ def test_shutdown_mid_frame_is_not_a_failed_frame(ros, model):
             time.sleep(0.01)
         release.set()
         shutdown.join(20.0)
-        node._worker.join(timeout=20.0)
-        assert not context.ok() and not node._worker.is_alive()
+        node.frames.thread.join(timeout=20.0)
+        assert not context.ok() and not node.frames.thread.is_alive()
         assert node.stats.snapshot()['dropped'] == {}
     finally:
         release.set()
