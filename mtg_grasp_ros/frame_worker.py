@@ -46,6 +46,11 @@ class FrameWorker:
             self.lock.notify_all()
         return superseded
 
+    @property
+    def waiting(self) -> bool:
+        """True while a frame waits for the worker."""
+        return self._pending is not None
+
     def discard(self) -> bool:
         """Drop the waiting frame, if any; True when there was one."""
         with self.lock:

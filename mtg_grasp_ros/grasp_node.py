@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
@@ -44,22 +43,15 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtg_grasp_ros.debug_image import render_debug_image
 from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported, transport_warning
-from mtg_grasp_ros.deploy import default_model_candidates, default_model_path, DeployModelError
+from mtg_grasp_ros.frame_processor import FrameProcessor
 from mtg_grasp_ros.frame_worker import FrameWorker
 from mtg_grasp_ros.grasp_messages import VISION_MSGS_MISSING
-from mtg_grasp_ros.image_conversion import image_to_depth, image_to_rgb
-from mtg_grasp_ros.node_inputs import (CameraInfoCache, DepthBuffer, InputSubscriptions,
-                                       resolve_topic, steady_clock)
-from mtg_grasp_ros.node_outputs import GraspOutputs
+from mtg_grasp_ros.node_inputs import InputSubscriptions, steady_clock
 from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters, PARAMETER_NAMES,
                                            read_parameters, StartupError, updated_parameters)
 from mtg_grasp_ros.node_statistics import FrameStatistics
-from mtg_grasp_ros.pipeline import (describe_exception, GraspPipeline, PipelineConfig,
-                                    PipelineConfigError)
-from mtg_grasp_ros.tracking import GraspTracker
-from mtg_grasp_ros.transform_sources import transform_source
+from mtg_grasp_ros.pipeline import describe_exception, PipelineConfigError
 
 NODE_NAME = 'grasp_detection'
 #: Input topics (relative: remap them); ``depth`` only with ``depth_source: depth_topic``.
@@ -86,16 +78,13 @@ class GraspDetectionNode(LifecycleNode):
         self.stats = FrameStatistics()
         self.lifecycle_state = 'unconfigured'
         self.configure_error: Optional[str] = None
-        self._settings: Optional[Tuple[NodeParameters, PipelineConfig]] = None
-        self._applied: Optional[PipelineConfig] = None
+        #: The configured resources (model, TF, caches, outputs); None while unconfigured.
+        self.processor: Optional[FrameProcessor] = None
         self._last_log: Dict[str, float] = {}
         self._active = False
         self._quiet = False
         self._said_no_vision_msgs = False
-        self.pipeline: Optional[GraspPipeline] = None
-        self.tracker: Optional[GraspTracker] = None
-        self.outputs: Optional[GraspOutputs] = None
-        self._tf = self._inputs = self._stats_timer = self._updater = None
+        self._inputs = self._stats_timer = self._updater = None
         self.subs: Dict[str, object] = {}
         try:
             declare_parameters(self)
@@ -116,13 +105,8 @@ class GraspDetectionNode(LifecycleNode):
 
     @property
     def params(self) -> NodeParameters:
-        """The parameters in use (configured; the newest live values)."""
-        return self._settings[0]
-
-    @property
-    def config(self) -> PipelineConfig:
-        """The pipeline settings of :attr:`params`."""
-        return self._settings[1]
+        """The parameters in use (configured: with the newest live values)."""
+        return self.processor.settings[0]
 
     def _autostart(self) -> None:
         self._quiet = True  # the error is raised (main logs it once), not logged here too
@@ -151,28 +135,30 @@ class GraspDetectionNode(LifecycleNode):
             return FAILURE
         self.configure_error = None
         self.lifecycle_state = 'inactive'
-        self.get_logger().info(f'configured (inactive): model {self.model_path} loaded and '
-                               f'warmed up')
+        self.get_logger().info(f'configured (inactive): model {self.processor.model_path} '
+                               f'loaded and warmed up')
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Enable the outputs, then subscribe to the inputs."""
         result = super().on_activate(state)
-        if self.tracker is not None:
-            self.tracker.reset()
+        processor = self.processor
+        if processor.tracker is not None:
+            processor.tracker.reset()
         self._gaps = DeliveryGaps()
         image, camera_info, depth = INPUT_TOPICS
         on_image = self._on_image_with_info if message_info_supported() else self._on_image
-        topics = {camera_info: (CameraInfo, self._camera_info.update), image: (Image, on_image)}
+        topics = {camera_info: (CameraInfo, processor.camera_info.update),
+                  image: (Image, on_image)}
         if self.params.depth_source == 'depth_topic':
-            topics[depth] = (Image, self._depth.add)
+            topics[depth] = (Image, processor.depth.add)
         self._active = True
         self._inputs = InputSubscriptions(self, topics, self.params.reliability,
                                           self.params.qos_depth, self._warn)
         self.subs = self._inputs.subs
         self.lifecycle_state = 'active'
         self.get_logger().info(
-            f'ready: {self.pipeline.describe()}; model {self.model_path}; target frame '
+            f'ready: {processor.pipeline.describe()}; model {processor.model_path}; target frame '
             f'{self.params.target_frame or "(camera frame)"}; depth source '
             f'{self.params.depth_source}; image conversion NumPy (validated; README "Image '
             f'conversion")')
@@ -213,44 +199,15 @@ class GraspDetectionNode(LifecycleNode):
             config = params.pipeline_config()
         except (PipelineConfigError, TypeError, ValueError) as exc:
             raise StartupError(f'invalid parameters: {exc}') from exc
-        self.pipeline = self._load_pipeline(params, config)
-        self._applied = config
-        tracking = params.tracking
-        self.tracker = (GraspTracker(tracking.radius, tracking.switch_margin, tracking.timeout)
-                        if tracking.enabled else None)
-        self._tf = transform_source(self, params)
-        self._camera_info = CameraInfoCache(resolve_topic(self, INPUT_TOPICS[1]))
-        self._depth = DepthBuffer(resolve_topic(self, INPUT_TOPICS[2]), params.depth_slop)
-        self.outputs = GraspOutputs(self)
-        if not self.outputs.has_detections and not self._said_no_vision_msgs:
+        self.processor = FrameProcessor(
+            self, params, config, INPUT_TOPICS[1:], self.stats,
+            lambda: self.get_clock().now().nanoseconds * 1e-9)
+        if not self.processor.outputs.has_detections and not self._said_no_vision_msgs:
             self._said_no_vision_msgs = True
             self.get_logger().warning(VISION_MSGS_MISSING)
-        self._settings = (params, config)
         for warning in (transport_warning(os.environ), params.approach_note):
             if warning:
                 self.get_logger().warning(warning)
-
-    def _load_pipeline(self, p: NodeParameters, config: PipelineConfig) -> GraspPipeline:
-        self.model_path = Path(p.model_path).expanduser() if p.model_path else (
-            default_model_path())
-        try:
-            pipeline = GraspPipeline.from_deploy(
-                self.model_path, backend=p.backend, device=p.device, threads=p.threads,
-                config=config, precision=p.precision)
-            pipeline.warm_up()
-        except DeployModelError as exc:
-            hint = ''
-            if not p.model_path:
-                hint = (' (the default model was looked for in: '
-                        + ', '.join(str(c) for c in default_model_candidates())
-                        + '; set model_path)')
-            raise StartupError(f'cannot load the grasp model: {exc}{hint}') from exc
-        except PipelineConfigError as exc:
-            raise StartupError(f'cannot run the grasp model: {exc}') from exc
-        except Exception as exc:  # e.g. the network fails on a blank input
-            raise StartupError(f'the grasp model {self.model_path} fails to run: '
-                               f'{type(exc).__name__}: {exc}') from exc
-        return pipeline
 
     def _stop_inputs(self) -> None:
         """No frame published after this returns (bounded wait for the one in progress)."""
@@ -265,13 +222,9 @@ class GraspDetectionNode(LifecycleNode):
 
     def _release(self) -> None:
         """Free the model, the outputs and the TF listener (idempotent)."""
-        if self.outputs is not None:
-            self.outputs.destroy()
-            self.outputs = None
-        if self._tf is not None:
-            self._tf.close()
-            self._tf = None
-        self.pipeline = self.tracker = self._settings = self._applied = None
+        processor, self.processor = self.processor, None
+        if processor is not None:
+            processor.close()
 
     # ---------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters) -> SetParametersResult:
@@ -283,26 +236,14 @@ class GraspDetectionNode(LifecycleNode):
             params = updated_parameters(lambda name: self.get_parameter(name).value, changes)
         except StartupError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if self._settings is not None:
-            self._settings = (params, params.pipeline_config())  # one atomic reference
+        processor = self.processor
+        if processor is not None:  # one reference, read by the worker at its next frame
+            processor.settings = (params, params.pipeline_config())
         if 'stats_period' in changes:
             self._start_stats_timer(params.stats_period)
         self.get_logger().info('parameters changed (from the next frame): ' + ', '.join(
             f'{k} = {v!r}' for k, v in changes.items()))
         return SetParametersResult(successful=True)
-
-    def _apply_settings(self, params: NodeParameters, config: PipelineConfig) -> None:
-        """In the worker, between frames: the pipeline and the tracker take new settings."""
-        self.pipeline.configure(config)
-        tracking = params.tracking
-        if not tracking.enabled:
-            self.tracker = None
-        elif self.tracker is None:
-            self.tracker = GraspTracker(tracking.radius, tracking.switch_margin,
-                                        tracking.timeout)
-        else:
-            self.tracker.configure(tracking.radius, tracking.switch_margin, tracking.timeout)
-        self._applied = config
 
     def _start_stats_timer(self, period: float) -> None:
         if self._stats_timer is not None:
@@ -334,49 +275,11 @@ class GraspDetectionNode(LifecycleNode):
         return True
 
     def _process(self, msg: Image, received: float) -> None:
-        settings, outputs = self._settings, self.outputs
-        if not self._active or settings is None or outputs is None:
+        processor = self.processor
+        if not self._active or processor is None:
             self.stats.drop('inactive')
             return
-        params, config = settings
-        if config is not self._applied:
-            self._apply_settings(params, config)
-        camera = self._camera_info.camera()
-        rgb = image_to_rgb(msg)
-        camera_frame = params.camera_frame or msg.header.frame_id
-        target_frame = params.target_frame or camera_frame
-        transform = self._tf.lookup(target_frame, camera_frame, msg.header.stamp,
-                                    params.tf_timeout)
-        depth = None
-        if params.depth_source == 'depth_topic':
-            depth = image_to_depth(self._depth.wait_for(msg.header.stamp, msg.header.frame_id))
-        want_debug = outputs.wants_debug()
-        result = self.pipeline.process(rgb, camera, transform, depth=depth,
-                                       want_maps=want_debug)
-        self.stats.add_time('inference', result.timings.get('inference', 0.0))
-        self.stats.add_time('pipeline', result.timings.get('total', 0.0))
-        overlay = render_debug_image(result) if want_debug else None
-        if overlay is not None:
-            outputs.publish_debug(overlay, msg.header.stamp, camera_frame)
-            self.stats.count_debug_image()
-        if not result.grasps:
-            self.stats.count_no_grasp()
-            return
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        index, ids = 0, list(range(len(result.grasps)))  # without tracking: the rank
-        if self.tracker is not None:
-            index, ids = self.tracker.track(
-                [(g.position, g.quality) for g in result.grasps], stamp_s)
-        outputs.publish(msg.header.stamp, target_frame, result.grasps, index,
-                        [str(i) for i in ids], params.finger_depth)
-        done = time.monotonic()
-        self.stats.add_time('latency', done - received)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        if stamp_s > 0:
-            self.stats.add_time('age', max(0.0, now - stamp_s))
-        # A frame is counted once its outcome is final, so readers of the statistics never
-        # see it processed but not yet published.
-        self.stats.count_published(done)
+        processor.process(msg, received)
 
     # ---------------------------------------------------------------- logs, diagnostics
     def _warn(self, key: str, text: str) -> None:
@@ -406,8 +309,9 @@ class GraspDetectionNode(LifecycleNode):
         """The ``grasp detection`` status: the lifecycle state, then the counters."""
         period = float(self.get_parameter('stats_period').value)
         self.stats.diagnose(stat, period, self.lifecycle_state, self.configure_error)
-        stat.add('detections', 'published' if self.outputs is not None
-                 and self.outputs.has_detections else (
+        processor = self.processor
+        stat.add('detections', 'published' if processor is not None
+                 and processor.outputs.has_detections else (
                      'not published: vision_msgs is not installed'
                      if self._said_no_vision_msgs else 'not configured'))
         return stat

@@ -160,7 +160,7 @@ class NodeParameters:
                                     'last = after every grasp inside, drop = never',
                                     choices=JAWS_OUTSIDE_VIEW, live=True)
     finger_depth: float = _param(0.06, 'finger length along the approach, m: bbox.size.z of '
-                                 '~/detections (default: the simulated gripper\'s)',
+                                 '~/detections (default: the fingers of the simulated gripper)',
                                  (0.0, 1.0), live=True)
     tracking: Tracking = Tracking()
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',

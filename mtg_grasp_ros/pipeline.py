@@ -138,9 +138,10 @@ class GraspPipeline:
     """Camera frame -> grasps in the target frame. Thread-compatible, not thread-safe.
 
     ``predictor``: the network; ``config`` (default :class:`PipelineConfig`; a new one with
-    :meth:`configure`) is validated here and its ``sigma_*`` >= 0 override the model's; ``device`` (``'cpu'``/``'cuda'``, for
-    :attr:`backend_label`) defaults to the model's. Raises :class:`PipelineConfigError` for an
-    invalid config or a depth-input model without ``depth_source='depth_topic'``.
+    :meth:`configure`) is validated here and its ``sigma_*`` >= 0 override the model's;
+    ``device`` (``'cpu'``/``'cuda'``, for :attr:`backend_label`) defaults to the model's.
+    Raises :class:`PipelineConfigError` for an invalid config or a depth-input model without
+    ``depth_source='depth_topic'``.
     """
 
     def __init__(self, predictor: GraspPredictor, config: Optional[PipelineConfig] = None,

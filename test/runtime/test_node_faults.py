@@ -390,7 +390,7 @@ def test_malformed_image_flood(harness):
 
     def settled():
         s = h.stats()
-        return h.node._pending is None and s['frames_in'] == s['processed'] + sum(
+        return not h.node.frames.waiting and s['frames_in'] == s['processed'] + sum(
             s['dropped'].values())
     assert h.spin_until(settled, timeout=WAIT), h.stats()
     h.spin_until(lambda: False, timeout=0.5)    # late deliveries, if any
@@ -577,16 +577,16 @@ def test_shutdown_mid_frame_is_not_a_failed_frame(ros, model):
     node = GraspDetectionNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
     inside, release = threading.Event(), threading.Event()
-    process = node.pipeline.process
+    process = node.processor.pipeline.process
 
     def slow_process(*args, **kwargs):  # holds the worker inside the frame
         inside.set()
         release.wait(10.0)
         return process(*args, **kwargs)
 
-    node.pipeline.process = slow_process
+    node.processor.pipeline.process = slow_process
     try:
-        node._camera_info.update(info_msg())
+        node.processor.camera_info.update(info_msg())
         node._on_image(image_msg())
         assert inside.wait(10.0)
         shutdown = threading.Thread(target=context.shutdown)
