@@ -184,7 +184,8 @@ def test_missing_transform_is_no_transform_until_it_comes(harness):
 
     tf2_ros.StaticTransformBroadcaster(h.tester).sendTransform(
         camera_pose(now(h).to_msg(), frame, 0.1, 0.1, 0.5))
-    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()), timeout=WAIT)
+    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()),
+                 timeout=WAIT)
     send_image(h, now(h), frame)
     pose = h.expect_pose()
     np.testing.assert_allclose(position(pose), expected_position(0.1, 0.1, 0.5), atol=1e-6)
@@ -200,7 +201,8 @@ def test_transform_only_in_the_past_is_not_extrapolated(harness):
     for k in range(10):
         t = Time(nanoseconds=t_now - 2_000_000_000 + k * 100_000_000).to_msg()
         broadcaster.sendTransform(camera_pose(t, frame, 0.0, 0.0, 0.5))
-    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()), timeout=WAIT)
+    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()),
+                 timeout=WAIT)
     started = time.monotonic()
     send_image(h, now(h), frame)
     h.wait_handled(1)
