@@ -69,6 +69,13 @@ def launch_calls(name):
             and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == name]
 
 
+def node_calls():
+    """The node actions: ``Node(...)``, or its type chosen at launch (``managed``)."""
+    tree = ast.parse(LAUNCH.read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and keyword(n, 'executable') is not None]
+
+
 def keyword(call, name):
     for kw in call.keywords:
         if kw.arg == name:
@@ -84,7 +91,7 @@ def test_launch_file_parses_and_defines_the_entry_point():
 
 def test_every_executable_is_a_console_script(setup_kwargs):
     scripts = console_scripts(setup_kwargs)
-    nodes = launch_calls('Node')
+    nodes = node_calls()
     assert nodes
     for call in nodes:
         assert ast.literal_eval(keyword(call, 'package')) == PACKAGE
@@ -111,7 +118,7 @@ def test_every_referenced_file_is_installed(setup_kwargs):
 
 
 def test_remappings_are_the_nodes_topics():
-    (call,) = launch_calls('Node')
+    (call,) = node_calls()
     remapped = [ast.literal_eval(pair.elts[0]) for pair in keyword(call, 'remappings').elts]
     assert tuple(remapped) == grasp_node.INPUT_TOPICS
 
