@@ -18,6 +18,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from mtg_grasp_ros.grasp_messages import DETECTION_CLASS, GRASP_ARRAY_FIELDS, vision_msgs_types
+from mtg_grasp_ros.node_outputs import OUTPUT_TOPICS
 
 needs_vision_msgs = pytest.mark.skipif(
     vision_msgs_types() is None, reason='vision_msgs is not installed (no PyPI wheel): a ROS 2 '
@@ -162,6 +163,14 @@ def test_lifecycle_transitions_over_the_services(harness):
     assert change_state(h, Transition.TRANSITION_CONFIGURE)
     assert get_state(h) == 'inactive'
     pipeline = h.node.processor.pipeline          # loaded and warmed up
+    # Its outputs (what config/grasp_detection.rviz names; ~/detections with vision_msgs).
+    outputs = set(OUTPUT_TOPICS) - ({'detections'} if vision_msgs_types() is None else set())
+
+    def published():
+        names = h.node.get_publisher_names_and_types_by_node('grasp_detection', h.ns)
+        return {n.rsplit('/', 1)[1] for n, _ in names
+                if n.startswith(f'{h.ns}/grasp_detection/')} - {'transition_event'}
+    assert h.spin_until(lambda: published() == outputs), published()
     h.spin_until(lambda: False, timeout=0.3)
     assert h.image_pub.get_subscription_count() == 0     # inactive: not subscribed
 
