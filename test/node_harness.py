@@ -195,6 +195,23 @@ class Harness:
         self.node.destroy_node()
 
 
+def record_warnings(h, monkeypatch):
+    """The texts of the warnings the node logs from now on (they are still logged)."""
+    warnings = []
+    logger = h.node.get_logger()
+
+    class Recorder:
+        def __getattr__(self, name):
+            return getattr(logger, name)
+
+        def warning(self, text, **kwargs):
+            warnings.append(text)
+            return logger.warning(text, **kwargs)
+    recorder = Recorder()
+    monkeypatch.setattr(h.node, 'get_logger', lambda: recorder)
+    return warnings
+
+
 def recover(h, n_before, stamp=(50, 0)):
     """After a bad frame, a good one is published: the node is still running."""
     h.send(image_msg(stamp=stamp), info_msg())

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from geometry_msgs.msg import TransformStamped
 from hypothesis import given, HealthCheck, settings, strategies as st
 from node_harness import (EXPECTED_WIDTH, EXPECTED_XYZ, fake_tf2_ros, FX, H, image_msg,
-                          info_msg, W)
+                          info_msg, record_warnings, W)
 import numpy as np
 import pytest
 import rclpy
@@ -88,23 +88,6 @@ def expected_position(x, y, z):
     """Where the constant model's best grasp lies on the table (z = 0) for a camera looking
     down from (x, y, z): EXPECTED_XYZ is that point for (0, 0, 0.5)."""
     return (x + EXPECTED_XYZ[0] * z / 0.5, y + EXPECTED_XYZ[1] * z / 0.5, 0.0)
-
-
-def record_warnings(h, monkeypatch):
-    """The texts of the warnings the node logs from now on (they are still logged)."""
-    warnings = []
-    logger = h.node.get_logger()
-
-    class Recorder:
-        def __getattr__(self, name):
-            return getattr(logger, name)
-
-        def warning(self, text, **kwargs):
-            warnings.append(text)
-            return logger.warning(text, **kwargs)
-    recorder = Recorder()
-    monkeypatch.setattr(h.node, 'get_logger', lambda: recorder)
-    return warnings
 
 
 # ------------------------------------------------------------------------------ camera

@@ -10,7 +10,7 @@ import threading
 
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import EXPECTED_WIDTH, EXPECTED_XYZ, image_msg, info_msg
+from node_harness import EXPECTED_WIDTH, EXPECTED_XYZ, image_msg, info_msg, record_warnings
 import numpy as np
 import pytest
 from rcl_interfaces.srv import SetParameters
@@ -130,18 +130,7 @@ def test_without_vision_msgs_the_node_says_so_once_and_publishes_the_rest(harnes
     monkeypatch.setitem(sys.modules, 'vision_msgs', None)       # import fails
     monkeypatch.setitem(sys.modules, 'vision_msgs.msg', None)
     h = harness(autostart=False)
-    warnings = []
-    logger = h.node.get_logger()
-
-    class Recorder:
-        def __getattr__(self, name):
-            return getattr(logger, name)
-
-        def warning(self, text, **kwargs):
-            warnings.append(text)
-            return logger.warning(text, **kwargs)
-    recorder = Recorder()
-    monkeypatch.setattr(h.node, 'get_logger', lambda: recorder)
+    warnings = record_warnings(h, monkeypatch)
     for _ in range(2):      # configured twice: said once
         assert h.node.trigger_configure() == SUCCESS
         assert h.node.trigger_cleanup() == SUCCESS
