@@ -21,7 +21,7 @@ import rclpy
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS
+from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS, vision_msgs_types
 from mtg_grasp_ros.grasp_node import GraspDetectionNode
 from mtg_grasp_ros.image_conversion import (DEPTH_ENCODINGS, image_to_depth, image_to_rgb,
                                             ImageConversionError, RGB_ENCODINGS)
@@ -45,7 +45,9 @@ def stream(h, stamps):
         h.wait_handled(h.stats()['frames_in'] + 1)
 
 
-OUTPUTS = ('pose', 'array', 'poses', 'markers')
+#: The outputs the tester records (~/detections where vision_msgs is installed).
+OUTPUTS = ('pose', 'array', 'poses', 'markers') + (
+    ('detections',) if vision_msgs_types() is not None else ())
 
 
 def wait_for_poses(h, n):
