@@ -127,11 +127,12 @@ class GraspDetectionNode(LifecycleNode):
         error line, no traceback) when a parameter or the model is bad."""
         try:
             self._configure()
-        except StartupError as exc:
+        except Exception as exc:  # StartupError: the reason; anything else: its type too
             self._release()
-            self.configure_error = str(exc)
+            self.configure_error = (str(exc) if isinstance(exc, StartupError)
+                                    else f'{type(exc).__name__}: {exc}')
             if not self._quiet:
-                self.get_logger().error(f'configure failed: {exc}')
+                self.get_logger().error(f'configure failed: {self.configure_error}')
             return FAILURE
         self.configure_error = None
         self.lifecycle_state = 'inactive'
