@@ -159,6 +159,10 @@ class NodeParameters:
                                     '(objects cut by the image edge): keep = ranked by quality, '
                                     'last = after every grasp inside, drop = never',
                                     choices=JAWS_OUTSIDE_VIEW, live=True)
+    centring_fraction: float = _param(0.3, 'grasp centring: each grasp moves along its closing '
+                                      'axis to the middle of the run of quality above this '
+                                      'share of its own (its object); 0 = off', (0.0, 0.99),
+                                      live=True)
     finger_depth: float = _param(0.06, 'finger length along the approach, m: bbox.size.z of '
                                  '~/detections (default: the fingers of the simulated gripper)',
                                  (0.0, 1.0), live=True)
@@ -194,7 +198,8 @@ class NodeParameters:
             depth_min=self.depth_min, depth_max=self.depth_max,
             approach='camera' if self.approach_note else self.approach,
             rectified=self.rectified, device_postprocess=self.device_postprocess,
-            jaws_outside_view=self.jaws_outside_view).validate()
+            jaws_outside_view=self.jaws_outside_view,
+            centring_fraction=self.centring_fraction).validate()
 
 
 def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:

@@ -15,6 +15,9 @@ Stages (each timed, see :attr:`FrameResult.timings`):
 
 The debug image of a frame is :func:`mtg_grasp_ros.debug_image.render_debug_image`.
 
+The settings are a :class:`mtg_grasp_ros.pipeline_config.PipelineConfig` (imported here too);
+:meth:`GraspPipeline.configure` changes them between frames.
+
 Bad input raises an exception with a ``reason`` attribute (what the node counts frames by):
 ``size_mismatch``, ``no_depth``, ``no_plane_hit``, ``bad_crop``, ``bad_transform`` ...
 """
@@ -31,92 +34,23 @@ import torch
 
 from mtg_grasp_ros.backends import load_predictor, PipelineConfigError
 from mtg_grasp_ros.camera_model import CameraModel, RayPlaneError
+from mtg_grasp_ros.centring import centre_on_object
 from mtg_grasp_ros.crop import CropRegion
 from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.grasp_geometry import Grasp3D, GraspGeometry, NoDepthError
 from mtg_grasp_ros.inference import autocast, GraspPredictor
+from mtg_grasp_ros.pipeline_config import (APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW,
+                                           PipelineConfig)
 from mtg_grasp_ros.postprocess import GraspMaps, grasps_from_raw, top_grasps
 from mtg_grasp_ros.preprocess import network_input
 from mtg_grasp_ros.transforms import RigidTransform, TransformError
-
-DEPTH_SOURCES = ('plane', 'depth_topic')
-APPROACHES = ('top_down', 'camera')
-JAWS_OUTSIDE_VIEW = ('keep', 'last', 'drop')
 
 
 class SizeMismatchError(ValueError):
     """The image, CameraInfo or depth image sizes do not agree."""
 
     reason = 'size_mismatch'
-
-
-@dataclass
-class PipelineConfig:
-    """Settings of :class:`GraspPipeline` (the node's parameters of the same names)."""
-
-    top_k: int = 5
-    min_distance: int = 10           # px of the network's output, between top-k peaks
-    min_quality: float = 0.2
-    sigma_quality: float = -1.0      # < 0: the model's metadata value; 0: no smoothing
-    sigma_angle: float = -1.0
-    sigma_width: float = -1.0
-    crop_size: int = -1              # camera px; <= 0: min(width, height)
-    crop_x: int = -1                 # < 0: centred
-    crop_y: int = -1
-    depth_source: str = 'plane'
-    plane_point: Tuple[float, float, float] = (0.0, 0.0, 0.0)   # target frame
-    plane_normal: Tuple[float, float, float] = (0.0, 0.0, 1.0)  # target frame, towards camera
-    object_height: float = 0.0       # grasp centre this far above the plane, along the normal
-    depth_window: int = 5            # odd side of the median window for depth_topic
-    depth_min: float = 0.05
-    depth_max: float = 10.0
-    approach: str = 'top_down'
-    rectified: bool = True           # False: undistort grasp pixels with CameraInfo's D
-    device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
-    #: Grasps whose jaw rectangle (opening x jaw size) reaches outside the network's crop, where
-    #: the camera cannot show that the finger has room (an object cut by the image edge):
-    #: ``keep`` ranks them by quality like the others, ``last`` (default) puts them after every
-    #: grasp whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
-    #: (which also refuses objects lying whole near the crop's edge; docs/grasp_bench.md).
-    jaws_outside_view: str = 'last'
-
-    def validate(self) -> 'PipelineConfig':
-        """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
-        problems = []
-        if self.top_k < 1:
-            problems.append('top_k must be >= 1')
-        if self.min_distance < 1:
-            problems.append('min_distance must be >= 1')
-        if self.depth_source not in DEPTH_SOURCES:
-            problems.append(f'depth_source must be one of {DEPTH_SOURCES}')
-        if self.approach not in APPROACHES:
-            problems.append(f'approach must be one of {APPROACHES}')
-        if self.jaws_outside_view not in JAWS_OUTSIDE_VIEW:
-            problems.append(f'jaws_outside_view must be one of {JAWS_OUTSIDE_VIEW}')
-        if self.device_postprocess not in ('auto', 'always', 'never'):
-            problems.append('device_postprocess must be auto, always or never')
-        if self.depth_window < 1:
-            problems.append('depth_window must be >= 1')
-        if not 0 <= self.depth_min < self.depth_max:
-            problems.append('need 0 <= depth_min < depth_max')
-        normal = np.asarray(self.plane_normal, dtype=np.float64)
-        if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-9:
-            problems.append('plane_normal must be 3 finite numbers, not all zero')
-        point = np.asarray(self.plane_point, dtype=np.float64)
-        if point.shape != (3,) or not np.isfinite(point).all():
-            problems.append('plane_point must be 3 finite numbers')
-        if not math.isfinite(self.object_height):
-            problems.append('object_height must be finite')
-        if problems:
-            raise PipelineConfigError('; '.join(problems))
-        return self
-
-    @property
-    def unit_normal(self) -> np.ndarray:
-        """(3,) ``plane_normal`` scaled to length 1."""
-        normal = np.asarray(self.plane_normal, dtype=np.float64)
-        return normal / np.linalg.norm(normal)
 
 
 @dataclass
@@ -321,20 +255,27 @@ class GraspPipeline:
                     maps = GraspMaps(quality=quality.cpu().numpy(), angle=angle.cpu().numpy(),
                                      width=width.cpu().numpy())
                 if grasps is None:
-                    grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
+                    grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                        centring_fraction=cfg.centring_fraction)
+                elif cfg.centring_fraction > 0:
+                    q_map = maps.quality if maps is not None else quality.cpu().numpy()
+                    grasps = [centre_on_object(g, q_map.squeeze(), cfg.centring_fraction)
+                              for g in grasps]
         else:
             raw = self.predictor.raw_maps(x)
             t1 = time.perf_counter()
             if want_maps:  # the debug image shows the whole smoothed maps
                 maps = self.predictor.smooth(raw)
-                grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance)
+                grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                    centring_fraction=cfg.centring_fraction)
             else:  # the same grasps; angle and width smoothed at the peaks only
                 maps = None
                 sigmas = self.predictor.sigmas
                 grasps = grasps_from_raw(*raw, sigma_quality=sigmas['quality'],
                                          sigma_angle=sigmas['angle'], sigma_width=sigmas['width'],
                                          width_scale=self.predictor.width_scale,
-                                         top_k=cfg.top_k, min_distance=cfg.min_distance)
+                                         top_k=cfg.top_k, min_distance=cfg.min_distance,
+                                         centring_fraction=cfg.centring_fraction)
         t2 = time.perf_counter()
         best = grasps[0].quality if grasps else -math.inf
         return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}

@@ -14,6 +14,7 @@ from typing import List
 import cv2
 import numpy as np
 
+from mtg_grasp_ros.centring import centre_on_object
 from mtg_grasp_ros.grasp import Grasp
 
 #: Network width output 1.0 means this many pixels of opening in the network's input image.
@@ -118,7 +119,7 @@ def grasps_from_raw(quality: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, wid
                     sigma_quality: float = DEFAULT_SIGMA, sigma_angle: float = DEFAULT_SIGMA,
                     sigma_width: float = DEFAULT_SIGMA, width_scale: float = DEFAULT_WIDTH_SCALE,
                     top_k: int = 1, min_distance: int = 10,
-                    min_quality: float = -np.inf) -> List[Grasp]:
+                    min_quality: float = -np.inf, centring_fraction: float = 0.0) -> List[Grasp]:
     """The grasps :func:`top_grasps` finds in :func:`smooth_maps` of the same raw maps, with only
     the quality map smoothed whole (the angle and width are smoothed at the peaks alone)."""
     def as_map(a: np.ndarray) -> np.ndarray:
@@ -137,18 +138,21 @@ def grasps_from_raw(quality: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, wid
         if q < min_quality:
             continue
         opening = max(float(width_at[i]), 0.0)
-        grasps.append(Grasp(row=float(r), col=float(c),
-                            angle=float(0.5 * np.arctan2(sin_at[i], cos_at[i])),
-                            width=opening, jaw_size=opening / 2.0, quality=q))
+        grasps.append(centre_on_object(
+            Grasp(row=float(r), col=float(c), angle=float(0.5 * np.arctan2(sin_at[i], cos_at[i])),
+                  width=opening, jaw_size=opening / 2.0, quality=q),
+            smooth_quality, centring_fraction))
     return grasps
 
 
 def top_grasps(maps: GraspMaps, top_k: int = 1, min_distance: int = 10,
-               min_quality: float = -np.inf) -> List[Grasp]:
+               min_quality: float = -np.inf, centring_fraction: float = 0.0) -> List[Grasp]:
     """The ``top_k`` best grasps, best first, at least ``min_distance`` px apart.
 
     ``top_k=1`` is the paper's rule: the single highest-quality pixel. The jaw size of a
     predicted rectangle is half its opening, as the reference evaluation does.
+    ``centring_fraction`` > 0: each grasp centred on its object along its closing axis
+    (:func:`mtg_grasp_ros.centring.centre_on_object`; 0, the default: the peaks as they are).
     """
     quality = maps.quality
     candidates = peak_pixels(quality, top_k, min_distance)
@@ -158,6 +162,7 @@ def top_grasps(maps: GraspMaps, top_k: int = 1, min_distance: int = 10,
         if q < min_quality:
             continue
         width = max(float(maps.width[r, c]), 0.0)
-        grasps.append(Grasp(row=float(r), col=float(c), angle=float(maps.angle[r, c]),
-                            width=width, jaw_size=width / 2.0, quality=q))
+        grasps.append(centre_on_object(
+            Grasp(row=float(r), col=float(c), angle=float(maps.angle[r, c]), width=width,
+                  jaw_size=width / 2.0, quality=q), quality, centring_fraction))
     return grasps

@@ -127,14 +127,15 @@ def put_away(scene: SimulatedScene, body: int, slot: int) -> None:
     scene.p.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=scene.client)
 
 
-def attempt(scene: SimulatedScene, executor, planner, remaining: List[SimObject]
-            ) -> Tuple[dict, List[int]]:
+def attempt(scene: SimulatedScene, executor, planner, remaining: List[SimObject],
+            failed: Tuple[Tuple[float, float], ...] = ()) -> Tuple[dict, List[int]]:
     """Render, plan, execute once: the attempt's record (see the module docstring) and the
-    body ids lifted by a successful grasp. The world is left as the execution left it (lifted
-    objects in the air)."""
+    body ids lifted by a successful grasp. ``failed``: world (x, y) of the grasps that failed
+    before, for planners that avoid them (:attr:`View.failed`). The world is left as the
+    execution left it (lifted objects in the air)."""
     render = scene.render()
     view = View(rgb=render.rgb, camera=scene.camera, scene=scene, remaining=remaining,
-                executor=executor)
+                executor=executor, failed=tuple(failed))
     plan = planner.plan(view)
     record = {'plan': plan.reason, 'tries': plan.tries, 'success': False, 'lifted': []}
     if plan.grasp is None:
@@ -162,8 +163,12 @@ def attempt(scene: SimulatedScene, executor, planner, remaining: List[SimObject]
 
 
 def clear_table(scene: SimulatedScene, executor, planner, max_failures: int = MAX_FAILURES,
-                max_attempts: Optional[int] = None) -> dict:
+                max_attempts: Optional[int] = None, avoid_failed: bool = False) -> dict:
     """The clearance protocol on the scene's objects as they are (see the module docstring).
+
+    ``avoid_failed``: each attempt's view carries the positions of the scene's failed grasps so
+    far (:attr:`~simulation.planners.View.failed`), so a planner can grasp elsewhere instead of
+    repeating a failure, as a robot that remembers its failed grasps would.
 
     Returns ``{'objects': n, 'cleared': k, 'attempts': [records]}``; every record also has the
     number of objects ``remaining`` before it. Raises ValueError for ``max_failures`` < 1.
@@ -175,8 +180,9 @@ def clear_table(scene: SimulatedScene, executor, planner, max_failures: int = MA
     limit = max_attempts if max_attempts is not None else 2 * total + max_failures
     records: List[dict] = []
     failures = 0
+    failed: List[Tuple[float, float]] = []
     while remaining and failures < max_failures and len(records) < limit:
-        record, lifted = attempt(scene, executor, planner, remaining)
+        record, lifted = attempt(scene, executor, planner, remaining, failed)
         record['remaining'] = len(remaining)
         records.append(record)
         if record['success']:
@@ -186,5 +192,7 @@ def clear_table(scene: SimulatedScene, executor, planner, max_failures: int = MA
                 remaining.remove(obj)
         else:
             failures += 1
+            if avoid_failed and record.get('grasp'):
+                failed.append((record['grasp']['x'], record['grasp']['y']))
         scene.settle()
     return {'objects': total, 'cleared': total - len(remaining), 'attempts': records}

@@ -16,13 +16,17 @@ camera, and, for the ceiling only, the scene's ground truth and physics):
   onto the plane ``object_height`` above the table;
 * :class:`~simulation.lookahead.LookaheadPlanner`, **lookahead** (its own module): the ceiling,
   what the physics allows, using ground truth and trial executions.
+
+With a memory of failures (``grasp-bench --avoid-failed``: :attr:`View.failed`), the node
+planner takes the best of its top-k grasps that is not where a grasp failed before, and the
+baseline the largest blob whose grasp is not; without one (the default) both repeat their best.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -49,6 +53,8 @@ HUE_EDGE = 6
 MIN_BLOB_AREA = 150
 #: Added to the blob's extent across (m), split between both sides.
 DEFAULT_MARGIN = 0.02
+#: A candidate grasp centre within this (m) of a failed one counts as the same grasp (View.failed).
+AVOID_RADIUS = 0.02
 
 
 @dataclass
@@ -58,7 +64,10 @@ class View:
     ``rgb``: (H, W, 3) uint8 frame; ``camera``: the camera that took it; ``scene``: the
     :class:`~simulation.tabletop.SimulatedScene` (ground truth and physics: only the ceiling
     planner may use it); ``remaining``: the :class:`~simulation.tabletop.SimObject` s still on
-    the table; ``executor``: the scene's :class:`~simulation.grasp_execution.GraspExecutor`.
+    the table; ``executor``: the scene's :class:`~simulation.grasp_execution.GraspExecutor`;
+    ``failed``: world (x, y) in m of this scene's failed grasps (empty unless the clearance
+    loop passes them): the node and baseline planners take their best grasp farther than
+    AVOID_RADIUS from all of them, else their best one.
     """
 
     rgb: np.ndarray
@@ -66,6 +75,23 @@ class View:
     scene: object = None
     remaining: Optional[list] = None
     executor: object = None
+    failed: Tuple[Tuple[float, float], ...] = ()
+
+
+def away_from_failures(xys: Sequence[Tuple[float, float]],
+                       failed: Sequence[Tuple[float, float]],
+                       radius: Optional[float] = None) -> int:
+    """Index of the first of ``xys`` (candidate grasp centres, best first, world m) farther
+    than ``radius`` (AVOID_RADIUS) from every ``failed`` centre; 0 when none is (or no
+    failures): the best candidate, as without the memory."""
+    radius = AVOID_RADIUS if radius is None else radius
+    if not failed:
+        return 0
+    done = np.asarray(failed, dtype=np.float64).reshape(-1, 2)
+    for i, xy in enumerate(xys):
+        if np.min(np.linalg.norm(done - np.asarray(xy, dtype=np.float64), axis=1)) > radius:
+            return i
+    return 0
 
 
 @dataclass
@@ -80,14 +106,15 @@ class Plan:
 
 class NodePlanner:
     """The node's pipeline on a deploy model (``model``: stem or file), with the node's
-    defaults (``jaws_outside_view`` None = the node's); raises
+    defaults (``jaws_outside_view``, ``centring_fraction`` None = the node's); raises
     :class:`mtg_grasp_ros.deploy.DeployModelError` for a model that cannot load."""
 
     name = 'node'
 
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
                  backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
-                 opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None) -> None:
+                 opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None,
+                 centring_fraction: Optional[float] = None) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -97,14 +124,18 @@ class NodePlanner:
             model, backend=backend, device=device, precision=precision,
             config=PipelineConfig(object_height=float(object_height),
                                   jaws_outside_view=(jaws_outside_view
-                                                     or PipelineConfig.jaws_outside_view)
+                                                     or PipelineConfig.jaws_outside_view),
+                                  centring_fraction=(PipelineConfig.centring_fraction
+                                                     if centring_fraction is None
+                                                     else float(centring_fraction))
                                   ).validate())
 
     def plan(self, view: View) -> Plan:
         result = self.pipeline.process(view.rgb, view.camera.model, view.camera.pose)
         if not result.grasps:
             return Plan(None, 'below_min_quality')
-        g = result.grasps[0]
+        g = result.grasps[away_from_failures([tuple(c.position[:2]) for c in result.grasps],
+                                             view.failed)]
         return Plan(WorldGrasp(x=float(g.position[0]), y=float(g.position[1]), yaw=float(g.yaw),
                                opening=float(g.width_m) + self.opening_margin,
                                z=float(g.position[2]),
@@ -148,16 +179,25 @@ def colour_blobs(rgb: np.ndarray) -> np.ndarray:
     return labels.astype(np.int32)
 
 
-def largest_blob(rgb: np.ndarray) -> Optional[np.ndarray]:
-    """(N, 2) pixel coordinates (column, row) of the largest colour blob, or None when none
-    has MIN_BLOB_AREA pixels."""
+def blobs_by_size(rgb: np.ndarray) -> List[np.ndarray]:
+    """The colour blobs of at least MIN_BLOB_AREA pixels, largest first, each as (N, 2)
+    pixel coordinates (column, row)."""
     labels = colour_blobs(rgb)
     counts = np.bincount(labels.ravel())
     counts[0] = 0
-    if counts.max(initial=0) < MIN_BLOB_AREA:
-        return None
-    rows, cols = np.nonzero(labels == int(np.argmax(counts)))
-    return np.stack([cols, rows], axis=1).astype(np.float64)
+    order = [int(i) for i in np.argsort(-counts, kind='stable') if counts[i] >= MIN_BLOB_AREA]
+    blobs = []
+    for label in order:
+        rows, cols = np.nonzero(labels == label)
+        blobs.append(np.stack([cols, rows], axis=1).astype(np.float64))
+    return blobs
+
+
+def largest_blob(rgb: np.ndarray) -> Optional[np.ndarray]:
+    """(N, 2) pixel coordinates (column, row) of the largest colour blob, or None when none
+    has MIN_BLOB_AREA pixels."""
+    blobs = blobs_by_size(rgb)
+    return blobs[0] if blobs else None
 
 
 def blob_grasp(points: np.ndarray) -> tuple:
@@ -183,19 +223,26 @@ class BlobPlanner:
         self.margin = float(margin)
 
     def plan(self, view: View) -> Plan:
-        points = largest_blob(view.rgb)
-        if points is None:
+        # Only the largest blob unless failures are to be avoided (then the next largest).
+        blobs = blobs_by_size(view.rgb)[:None if view.failed else 1]
+        if not blobs:
             return Plan(None, 'no_blob')
-        centre, minor, extent = blob_grasp(points)
-        pixels = np.stack([centre, centre - minor * extent / 2, centre + minor * extent / 2])
-        world = self._to_plane(view.camera, pixels)
-        if world is None:
+        grasps = []
+        for points in blobs:
+            centre, minor, extent = blob_grasp(points)
+            pixels = np.stack([centre, centre - minor * extent / 2,
+                               centre + minor * extent / 2])
+            world = self._to_plane(view.camera, pixels)
+            if world is None:
+                continue
+            closing = world[2] - world[1]
+            grasps.append(WorldGrasp(x=float(world[0, 0]), y=float(world[0, 1]),
+                                     yaw=math.atan2(closing[1], closing[0]),
+                                     opening=float(np.linalg.norm(closing[:2])) + self.margin,
+                                     z=self.object_height))
+        if not grasps:
             return Plan(None, 'no_plane_hit')
-        closing = world[2] - world[1]
-        return Plan(WorldGrasp(x=float(world[0, 0]), y=float(world[0, 1]),
-                               yaw=math.atan2(closing[1], closing[0]),
-                               opening=float(np.linalg.norm(closing[:2])) + self.margin,
-                               z=self.object_height))
+        return Plan(grasps[away_from_failures([(g.x, g.y) for g in grasps], view.failed)])
 
     def _to_plane(self, camera: SimCamera, pixels: np.ndarray) -> Optional[np.ndarray]:
         """World points (K, 3) where the rays of ``pixels`` (K, 2: column, row) meet the plane

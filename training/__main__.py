@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     'training.scene_eval',
     'training.grasp_bench',
     'training.bench_report',
+    'training.study_report',
     'training.label_stats',
     'training.benchmark',
     'training.demo',

@@ -3,7 +3,8 @@
 Reads the ``--json`` files of ``python -m training grasp-bench`` runs (any mix of tables,
 object sets, models and planners) and prints one Markdown table: a row per planner (the node
 planner named by its model path as given, since two exports may share a file name, and by its
-``jaws_outside_view`` and ``opening_margin`` where they differ from the defaults), a column per
+``jaws_outside_view`` and ``opening_margin`` where they differ from the defaults; node and
+baseline rows of ``--avoid-failed`` runs say so), a column per
 setting (table, object set) and one for all settings together; each cell is isolated success
 / clutter cleared in percent, with the counts. ``--plot`` draws the same as grouped bars with
 95% Wilson intervals (80 drops: about +-8 points at 80% success, +-11 at 50%: read small
@@ -32,8 +33,9 @@ class BenchReportError(ValueError):
 
 def row_name(planner: str, settings: dict) -> str:
     """The row label of ``planner`` in a run made with ``settings``."""
+    memory = ', avoiding failed grasps' if settings.get('avoid_failed') else ''
     if planner != 'node':
-        return planner
+        return planner + (memory if planner == 'baseline' else '')
     name = str(settings.get('model', 'node'))  # the path as given: two exports may share a stem
     try:  # grasp-bench records its default model as an absolute path
         name = Path(name).relative_to(Path.cwd()).as_posix()
@@ -44,6 +46,12 @@ def row_name(planner: str, settings: dict) -> str:
     if rule != PipelineConfig.jaws_outside_view:  # runs before the option: keep (or drop)
         name += f', jaws outside view {rule}'
     margin = settings.get('opening_margin', DEFAULT_MARGIN)
+    centring = settings.get('centring_fraction')
+    if centring is None and 'centring_fraction' not in settings:
+        centring = 0.0  # runs before grasp centring
+    if centring is not None and abs(float(centring) - PipelineConfig.centring_fraction) > 1e-9:
+        name += f', centring {float(centring):g}'
+    name += memory
     if margin is not None and abs(float(margin) - DEFAULT_MARGIN) > 1e-9:
         name += f', margin {float(margin):g} m'
     return name

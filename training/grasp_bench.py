@@ -45,6 +45,7 @@ import time
 from tqdm import tqdm
 
 from mtg_grasp_ros.backends import BACKENDS, PRECISIONS
+from mtg_grasp_ros.pipeline import PipelineConfig
 from simulation.objects import heldout_indices, SHAPE_SOURCES
 from simulation.planners import DEFAULT_MARGIN, DEFAULT_OBJECT_HEIGHT
 from simulation.tabletop import TABLES
@@ -66,7 +67,8 @@ def build_planners(args: argparse.Namespace) -> list:
             made.append(NodePlanner(args.model, object_height=args.object_height,
                                     backend=args.backend, precision=args.precision,
                                     opening_margin=args.opening_margin,
-                                    jaws_outside_view=args.jaws_outside_view))
+                                    jaws_outside_view=args.jaws_outside_view,
+                                    centring_fraction=args.centring_fraction))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -111,6 +113,7 @@ def run_scenes(args: argparse.Namespace, planners: list) -> dict:
                     start = time.perf_counter()
                     result = clear_table(scene, executor, planner,
                                          max_failures=args.max_failures,
+                                         avoid_failed=args.avoid_failed,
                                          max_attempts=1 if kind == 'isolated' else None)
                     out['seconds'][planner.name] += time.perf_counter() - start
                     out[kind].append({'planner': planner.name, 'seed': seed,
@@ -227,6 +230,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--jaw-size', type=float, default=0.02, help='jaw size (m, 0.02)')
     parser.add_argument('--candidates', type=int, default=45,
                         help='look-ahead: candidate grasps tried per attempt (45)')
+    parser.add_argument('--centring-fraction', type=float, default=None,
+                        help="the node's centring_fraction parameter (grasp centring on its "
+                             'object along the closing axis; 0 = off; default: the value of '
+                             f'the node, {PipelineConfig.centring_fraction})')
+    parser.add_argument('--avoid-failed', action='store_true',
+                        help="clutter: node and baseline remember the scene's failed grasps "
+                             'and take their best grasp that is not within 2 cm of one (the '
+                             "next of the node's top-k, the next largest blob), as a robot "
+                             'that remembers its failures; default: both repeat their best')
     parser.add_argument('--max-failures', type=int, default=3,
                         help='clutter: stop after this many failures in a row (3)')
     parser.add_argument('--backend', default='auto', choices=BACKENDS)
@@ -255,6 +267,11 @@ def run(args: argparse.Namespace) -> int:
             or not 0.01 <= args.clutter_size[0] <= args.clutter_size[1] <= 0.3):
         print('error: --max-opening must be in [0.01, 0.3] m, --jaw-size in [0.005, 0.1] m, '
               '--clutter-size 0.01 <= MIN <= MAX <= 0.3 m', file=sys.stderr)
+        return 2
+    if args.centring_fraction is None:  # recorded in --json as the value used
+        args.centring_fraction = PipelineConfig.centring_fraction
+    if not 0.0 <= args.centring_fraction < 1.0:
+        print('error: --centring-fraction must be in [0, 1)', file=sys.stderr)
         return 2
     args.objects = min(args.objects, len(heldout_indices(args.object_set)))
     names = list(dict.fromkeys(args.planners))

@@ -22,9 +22,11 @@ class FirstObjectPlanner:
     def __init__(self, give_up=False):
         self.give_up = give_up
         self.seen = []
+        self.failed = []
 
     def plan(self, view):
         self.seen.append(len(view.remaining))
+        self.failed.append(view.failed)
         if self.give_up:
             return Plan(None, 'no_blob')
         obj = view.remaining[0]
@@ -97,6 +99,21 @@ def test_clear_table_stops_when_clear_and_at_the_attempt_limit(clutter):
     result = clear_table(scene, ScriptedExecutor(scene, [True]), FirstObjectPlanner(),
                          max_attempts=1)
     assert result['cleared'] == 1 and len(result['attempts']) == 1
+
+
+def test_failed_grasps_reach_the_planner_only_when_asked(clutter):
+    scene = clutter()
+    planner = FirstObjectPlanner()
+    first = np.array(scene.objects[0].centre)   # before it is put away
+    clear_table(scene, ScriptedExecutor(scene, [False, True]), planner, avoid_failed=True)
+    # fail, success (object 0 put away), fail, success, fail, success: each view carries every
+    # failed grasp of the scene so far, the first of them aimed at object 0.
+    assert [len(f) for f in planner.failed] == [0, 1, 1, 2, 2, 3]
+    assert planner.failed[1][0] == pytest.approx((first[0], first[1]), abs=1e-4)
+    scene = clutter()
+    planner = FirstObjectPlanner()
+    clear_table(scene, ScriptedExecutor(scene, [False, True]), planner)
+    assert all(f == () for f in planner.failed)
 
 
 def test_a_planner_without_grasp_fails_without_executing(clutter):

@@ -7,7 +7,8 @@ import pytest
 
 from simulation.grasp_execution import GraspExecutor
 from simulation.lookahead import LookaheadPlanner, sample_candidates
-from simulation.planners import BlobPlanner, foreground_mask, largest_blob, View
+from simulation.planners import (away_from_failures, BlobPlanner, blobs_by_size,
+                                 foreground_mask, largest_blob, View)
 from simulation.tabletop import SimulatedScene
 
 pytest.importorskip('pybullet')
@@ -44,6 +45,29 @@ def test_baseline_finds_the_blob_of_a_single_box(box_scene):
     assert abs((g.yaw - YAW + math.pi / 2) % math.pi - math.pi / 2) < math.radians(5)
     assert g.opening == pytest.approx(2 * BOX[0] + 0.02, abs=0.008)
     assert g.z == pytest.approx(0.03)
+
+
+def test_away_from_failures_takes_the_best_candidate_not_near_a_failed_one():
+    candidates = [(0.0, 0.0), (0.01, 0.0), (0.1, 0.0), (0.2, 0.0)]
+    assert away_from_failures(candidates, []) == 0
+    assert away_from_failures(candidates, [(0.005, 0.0)]) == 2     # 2 cm radius
+    assert away_from_failures(candidates, [(0.0, 0.0), (0.1, 0.01)]) == 3
+    assert away_from_failures(candidates, [(0.0, 0.0), (0.1, 0.0), (0.2, 0.0)]) == 0  # none: best
+    assert away_from_failures(candidates, [(0.005, 0.0)], radius=0.001) == 0
+
+
+def test_baseline_after_a_failure_on_the_largest_blob_takes_the_next():
+    with SimulatedScene() as scene:
+        big = scene.world.add_box((0.02, 0.05, 0.02), yaw=0.0, xy=(-0.05, 0.0))
+        small = scene.world.add_box((0.015, 0.03, 0.02), yaw=0.0, xy=(0.06, 0.02))
+        scene.world.settle([big, small])
+        render = scene.render()
+        assert [len(b) > 0 for b in blobs_by_size(render.rgb)] == [True, True]
+        planner = BlobPlanner()
+        first = planner.plan(View(render.rgb, scene.camera)).grasp
+        assert first.x == pytest.approx(-0.05, abs=0.01)
+        again = planner.plan(View(render.rgb, scene.camera, failed=((first.x, first.y),))).grasp
+        assert (again.x, again.y) == pytest.approx((0.06, 0.02), abs=0.01)
 
 
 def test_baseline_finds_nothing_on_an_empty_table():

@@ -57,3 +57,11 @@ def test_wilson_interval():
     low, high = wilson(8, 10)
     assert low == pytest.approx(0.490, abs=0.002) and high == pytest.approx(0.943, abs=0.002)
     assert all(math.isnan(v) for v in wilson(0, 0))  # no trials
+
+
+def test_runs_avoiding_failed_grasps_get_their_own_node_and_baseline_rows():
+    settings = {'model': 'models/m1', 'jaws_outside_view': 'last', 'avoid_failed': True}
+    assert row_name('node', settings) == 'models/m1, avoiding failed grasps'
+    assert row_name('baseline', settings) == 'baseline, avoiding failed grasps'
+    assert row_name('lookahead', settings) == 'lookahead'   # it never sees the failures
+    assert row_name('baseline', {'model': 'models/m1'}) == 'baseline'
