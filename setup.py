@@ -19,7 +19,8 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml', 'LICENSE']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')),
+        (f'share/{PACKAGE}/config', glob('config/*.yaml') + glob('config/*.xml')
+         + glob('config/*.rviz')),
         (f'share/{PACKAGE}/models', glob('models/*.json') + glob('models/*.safetensors')
          + glob('models/*.onnx') + glob('models/*.md')),
     ],

@@ -4,7 +4,11 @@
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info \\
         target_frame:=base_link model_path:=/path/to/models/NAME \\
         [namespace:=robot1] [use_sim_time:=true] [params_file:=/path/to/params.yaml] \\
-        [dds:=localhost|large_data|environment]
+        [dds:=localhost|large_data|environment] [managed:=true]
+
+``managed:=true`` starts the node unconfigured (parameter ``autostart: false``) as a launch_ros
+``LifecycleNode``, for a lifecycle manager, launch's lifecycle events or ``ros2 lifecycle set
+/grasp_detection configure`` then ``activate``; the default configures and activates it itself.
 
 ``dds`` sets the Fast DDS transport of the processes of this launch (README.md, "QoS and DDS
 transport"); give the camera driver the same setting:
@@ -24,7 +28,7 @@ from launch import LaunchDescription
 from launch.actions import (DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable,
                             UnsetEnvironmentVariable)
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
@@ -54,13 +58,18 @@ def dds_actions(context):
 
 def node_action(context):
     """The node; ``target_frame`` and ``model_path`` override the params file only when given
-    (non-empty), so a params file's values are not replaced by launch defaults."""
+    (non-empty), so a params file's values are not replaced by launch defaults. With
+    ``managed:=true`` a LifecycleNode with ``autostart: false``."""
     overrides = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'),
                                                 value_type=bool)}
     for name in ('target_frame', 'model_path'):
         if LaunchConfiguration(name).perform(context):
             overrides[name] = ParameterValue(LaunchConfiguration(name), value_type=str)
-    return [Node(
+    managed = LaunchConfiguration('managed').perform(context) == 'true'
+    if managed:
+        overrides['autostart'] = False
+    node_type = LifecycleNode if managed else Node
+    return [node_type(
         package='mtg_grasp_ros',
         executable='grasp_detection_node',
         name='grasp_detection',
@@ -107,6 +116,10 @@ def generate_launch_description():
                                           'all traffic on this machine (camera on the same '
                                           'machine); large_data = LARGE_DATA (camera on '
                                           'another machine); environment = leave as set'),
+        DeclareLaunchArgument('managed', default_value='false', choices=['true', 'false'],
+                              description='true: start unconfigured (autostart false) for a '
+                                          'lifecycle manager / ros2 lifecycle set; false: the '
+                                          'node configures and activates itself'),
         DeclareLaunchArgument('log_level', default_value='info'),
     ]
     return LaunchDescription(arguments + [OpaqueFunction(function=dds_actions),

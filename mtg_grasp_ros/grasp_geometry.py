@@ -62,6 +62,15 @@ class Grasp3D:
         """(3,) unit approach direction, target frame (the pose's z axis)."""
         return self.rotation[:, 2]
 
+    @property
+    def jaw_size_m(self) -> float:
+        """Size of a jaw across the closing axis, metres: the pixel grasp's ``jaw_size`` at
+        the opening's scale (the networks' rectangle makes it half the opening); 0 for a zero
+        opening."""
+        if self.pixel.width <= 0:
+            return 0.0
+        return float(self.width_m * self.pixel.jaw_size / self.pixel.width)
+
 
 @dataclass(frozen=True, eq=False)
 class GraspGeometry:

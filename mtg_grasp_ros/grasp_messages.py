@@ -1,14 +1,15 @@
 """ROS messages of the node's outputs, built from :class:`mtg_grasp_ros.grasp_geometry.Grasp3D`.
 
 ``~/grasp_pose`` and ``~/grasps`` carry :func:`to_pose` (the pose convention of
-:mod:`mtg_grasp_ros.transforms`), ``~/grasp`` :func:`grasp_array`, ``~/markers``
-:func:`grasp_markers` (RViz) and ``~/debug_image`` :func:`debug_image_message`. The caller sets
-the headers: the image's stamp, in the frame the grasps are in.
+:mod:`mtg_grasp_ros.transforms`), ``~/grasp`` :func:`grasp_array`, ``~/detections``
+:func:`detection_array` (vision_msgs, optional: :func:`vision_msgs_types`), ``~/markers``
+:func:`grasp_markers` (RViz) and ``~/debug_image`` :func:`debug_image_message`. The caller gives
+the header: the image's stamp, in the frame the grasps are in.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, Tuple
 
 from geometry_msgs.msg import Point, Pose
 import numpy as np
@@ -24,6 +25,12 @@ from mtg_grasp_ros.grasp_geometry import Grasp3D
 #: quality, camera pixel (u, v) of the centre, angle on screen (rad, CCW) and opening in pixels.
 GRASP_ARRAY_FIELDS = ('x', 'y', 'z', 'yaw', 'width', 'depth', 'quality', 'u', 'v',
                       'image_angle', 'width_px')
+#: ``results[0].hypothesis.class_id`` of every ``~/detections`` entry.
+DETECTION_CLASS = 'grasp'
+#: Why ``~/detections`` is not published where vision_msgs does not import.
+VISION_MSGS_MISSING = ('vision_msgs is not installed: ~/detections (vision_msgs/Detection3DArray)'
+                       ' is not published; the other outputs are (apt install '
+                       'ros-$ROS_DISTRO-vision-msgs)')
 
 
 def to_pose(grasp: Grasp3D) -> Pose:
@@ -49,6 +56,57 @@ def grasp_array(grasp: Grasp3D) -> Float32MultiArray:
     values = [*grasp.position, grasp.yaw, grasp.width_m, grasp.depth, grasp.quality,
               grasp.pixel.col, grasp.pixel.row, grasp.pixel.angle, grasp.pixel.width]
     msg.data = [float(v) for v in values]
+    return msg
+
+
+def vision_msgs_types():
+    """``(Detection3DArray, Detection3D, ObjectHypothesisWithPose)`` of vision_msgs, or None
+    where it does not import (the PyPI ROS wheels have no vision_msgs)."""
+    try:
+        from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+    except ImportError:
+        return None
+    return Detection3DArray, Detection3D, ObjectHypothesisWithPose
+
+
+def detection_size(grasp: Grasp3D, finger_depth: float) -> Tuple[float, float, float]:
+    """``bbox.size`` of a grasp's detection, metres, along the pose axes: the opening (x, the
+    closing axis), the jaw size (y, :attr:`Grasp3D.jaw_size_m`) and ``finger_depth`` (z, the
+    approach)."""
+    return float(grasp.width_m), grasp.jaw_size_m, float(finger_depth)
+
+
+def detection_array(grasps: Sequence[Grasp3D], ids: Sequence[str], header,
+                    finger_depth: float, types=None):
+    """``~/detections``: a vision_msgs/Detection3DArray with one Detection3D per grasp, in the
+    order of ``grasps`` (best first).
+
+    Each has ``header``; ``results[0]``: ``hypothesis.class_id`` :data:`DETECTION_CLASS`,
+    ``hypothesis.score`` the quality and ``pose.pose`` :func:`to_pose` (covariance all zero:
+    not estimated); ``bbox.center`` the same pose, ``bbox.size`` :func:`detection_size`; ``id``
+    from ``ids``. ``types``: :func:`vision_msgs_types` (looked up when None); raises
+    ImportError where vision_msgs is missing.
+    """
+    types = types or vision_msgs_types()
+    if types is None:
+        raise ImportError(VISION_MSGS_MISSING)
+    array_type, detection_type, hypothesis_type = types
+    msg = array_type()
+    msg.header = header
+    for grasp, ident in zip(grasps, ids):
+        pose = to_pose(grasp)
+        result = hypothesis_type()
+        result.hypothesis.class_id = DETECTION_CLASS
+        result.hypothesis.score = float(grasp.quality)
+        result.pose.pose = pose
+        detection = detection_type()
+        detection.header = header
+        detection.results = [result]
+        detection.bbox.center = pose
+        size = detection.bbox.size
+        size.x, size.y, size.z = detection_size(grasp, finger_depth)
+        detection.id = str(ident)
+        msg.detections.append(detection)
     return msg
 
 

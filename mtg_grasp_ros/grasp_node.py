@@ -1,185 +1,263 @@
 """ROS 2 node ``grasp_detection_node``: camera images in, grasp poses in the robot's frame out.
 
-The wiring around :class:`mtg_grasp_ros.pipeline.GraspPipeline` and the worker thread that
-feeds it. Its parts live beside it: parameters in :mod:`mtg_grasp_ros.node_parameters`,
-subscriptions, QoS, CameraInfo and depth in :mod:`mtg_grasp_ros.node_inputs`, the camera pose
-in :mod:`mtg_grasp_ros.transform_sources`, output messages in
-:mod:`mtg_grasp_ros.grasp_messages`, counters in :mod:`mtg_grasp_ros.node_statistics`. See
-the node section of README.md for topics, parameters and conventions. In short:
+A managed (lifecycle) node around :class:`mtg_grasp_ros.pipeline.GraspPipeline`. Its parts
+live beside it: parameters in :mod:`mtg_grasp_ros.node_parameters`, subscriptions, QoS,
+CameraInfo and depth in :mod:`mtg_grasp_ros.node_inputs`, the newest-frame worker thread in
+:mod:`mtg_grasp_ros.frame_worker`, the camera pose in :mod:`mtg_grasp_ros.transform_sources`,
+the output publishers in :mod:`mtg_grasp_ros.node_outputs`, counters in
+:mod:`mtg_grasp_ros.node_statistics`. README.md, "The ROS 2 node", documents topics,
+parameters, states and conventions. In short:
 
-* subscribes ``image`` (sensor_msgs/Image), ``camera_info`` and -- only with
-  ``depth_source: depth_topic`` -- ``depth`` (aligned to the colour image);
-* publishes ``~/grasp_pose`` (PoseStamped), ``~/grasp`` (Float32MultiArray, layout in
-  :data:`mtg_grasp_ros.grasp_messages.GRASP_ARRAY_FIELDS`), ``~/grasps`` (PoseArray, top-k, best
-  first), ``~/markers`` (MarkerArray) and ``~/debug_image`` (only computed while someone
-  subscribes), all stamped with the image's stamp, in ``target_frame``;
-* newest frame only: the image callback stores the latest message and wakes a worker thread; a
-  frame that arrives before the previous one was taken is dropped (counted ``superseded``);
-  frames the camera sent that never reached the callback (replaced in the keep-last-1 queue,
-  lost in transport) are counted ``missed`` from DDS sequence numbers where rclpy provides them;
+* lifecycle (``rclpy.lifecycle``): **configure** reads the parameters, loads the model and runs
+  it once (a bad model fails the transition with one clear error line); **activate** subscribes
+  ``image``, ``camera_info`` and -- only with ``depth_source: depth_topic`` -- ``depth`` and
+  enables the outputs; **deactivate** unsubscribes, waits for the frame in progress and keeps
+  the warm model; **cleanup** and **shutdown** free it. With ``autostart`` (the default: the
+  plain executable and the launch file) the node configures and activates itself;
+* publishes ``~/grasp_pose`` (PoseStamped), ``~/grasp`` (Float32MultiArray),
+  ``~/detections`` (vision_msgs/Detection3DArray, where vision_msgs imports), ``~/grasps``
+  (PoseArray, superseded), ``~/markers`` and ``~/debug_image`` (only while subscribed), all
+  stamped with the image's stamp, in ``target_frame``; ``/diagnostics`` in every state;
+* newest frame only (:mod:`mtg_grasp_ros.frame_worker`): frames replaced before the worker took
+  them are counted ``superseded``; frames the camera sent that never reached the callback are
+  counted ``missed`` from DDS sequence numbers where rclpy provides them;
+* live parameters (:data:`mtg_grasp_ros.node_parameters.LIVE_PARAMETERS`) are checked by the
+  parameter table in an on-set callback (a bad value is refused with the reason) and swapped in
+  as one immutable ``(NodeParameters, PipelineConfig)`` pair that the worker picks up at the
+  start of its next frame;
 * every per-frame failure is caught, counted by reason and logged (throttled per reason); the
-  node never dies on a bad message. A missing/corrupt model at start-up is one clear error line
-  and exit code 1.
+  node never dies on a bad message.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 import sys
-import threading
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
-from geometry_msgs.msg import PoseArray, PoseStamped
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float32MultiArray
-from visualization_msgs.msg import MarkerArray
 
-from mtg_grasp_ros.debug_image import render_debug_image
 from mtg_grasp_ros.delivery import DeliveryGaps, message_info_supported, transport_warning
-from mtg_grasp_ros.deploy import default_model_candidates, default_model_path, DeployModelError
-from mtg_grasp_ros.grasp_messages import (debug_image_message, grasp_array, grasp_markers,
-                                          to_pose)
-from mtg_grasp_ros.image_conversion import image_to_depth, image_to_rgb
-from mtg_grasp_ros.node_inputs import (CameraInfoCache, DepthBuffer, InputSubscriptions,
-                                       resolve_topic, steady_clock)
-from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters,
-                                           read_parameters, StartupError)
+from mtg_grasp_ros.frame_processor import FrameProcessor
+from mtg_grasp_ros.frame_worker import FrameWorker
+from mtg_grasp_ros.grasp_messages import VISION_MSGS_MISSING
+from mtg_grasp_ros.node_inputs import InputSubscriptions, steady_clock
+from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters, PARAMETER_NAMES,
+                                           read_parameters, StartupError, updated_parameters)
 from mtg_grasp_ros.node_statistics import FrameStatistics
-from mtg_grasp_ros.pipeline import (describe_exception, FrameResult, Grasp3D, GraspPipeline,
-                                    PipelineConfigError)
-from mtg_grasp_ros.tracking import GraspTracker
-from mtg_grasp_ros.transform_sources import transform_source
+from mtg_grasp_ros.pipeline import describe_exception, PipelineConfigError
 
 NODE_NAME = 'grasp_detection'
 #: Input topics (relative: remap them); ``depth`` only with ``depth_source: depth_topic``.
 INPUT_TOPICS = ('image', 'camera_info', 'depth')
 LOG_THROTTLE_S = 5.0
+#: Deactivate waits at most this long (s) for the frame in progress.
+DEACTIVATE_WAIT_S = 10.0
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 __all__ = ['GraspDetectionNode', 'INPUT_TOPICS', 'main', 'NODE_NAME', 'StartupError']
 
 
-class GraspDetectionNode(Node):
-    """See the module docstring; ``**kwargs`` go to :class:`rclpy.node.Node`.
+class GraspDetectionNode(LifecycleNode):
+    """See the module docstring; ``**kwargs`` go to :class:`rclpy.lifecycle.LifecycleNode`.
 
-    Raises :class:`StartupError` (after destroying itself) when it cannot start.
+    ``autostart``: configure and activate in the constructor (None: the ``autostart``
+    parameter). Raises :class:`StartupError` (after destroying itself) when a parameter is
+    invalid or, autostarting, when configure or activate fails.
     """
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
+    def __init__(self, node_name: str = NODE_NAME, *, autostart: Optional[bool] = None,
+                 **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.stats = FrameStatistics()
-        self._lock = threading.Condition()
-        self._pending: Optional[Tuple[Image, float]] = None
-        self._stop = False
-        self._worker: Optional[threading.Thread] = None
+        self.lifecycle_state = 'unconfigured'
+        self.configure_error: Optional[str] = None
+        #: The configured resources (model, TF, caches, outputs); None while unconfigured.
+        self.processor: Optional[FrameProcessor] = None
         self._last_log: Dict[str, float] = {}
-        self._tf = None
-        self._updater = None
+        self._active = False
+        self._quiet = False
+        self._said_no_vision_msgs = False
+        self._inputs = self._stats_timer = self._updater = None
+        self.subs: Dict[str, object] = {}
         try:
             declare_parameters(self)
-            self.params: NodeParameters = read_parameters(
-                lambda name: self.get_parameter(name).value)
-            self.target_frame = self.params.target_frame
-            try:
-                self.config = self.params.pipeline_config()
-            except (PipelineConfigError, TypeError, ValueError) as exc:
-                raise StartupError(f'invalid parameters: {exc}') from exc
-            tracking = self.params.tracking
-            self.tracker = (GraspTracker(tracking.radius, tracking.switch_margin,
-                                         tracking.timeout) if tracking.enabled else None)
-            self._load_pipeline()
-            self._tf = transform_source(self, self.params)
-            self._setup_io()
+        except StartupError:
+            super().destroy_node()
+            raise
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.frames = FrameWorker(self._process, self._on_frame_error)
+        self._start_stats_timer(float(self.get_parameter('stats_period').value))
+        self._setup_diagnostics()
+        if autostart is None:
+            autostart = bool(self.get_parameter('autostart').value)
+        if autostart:
+            self._autostart()
+        else:
+            self.get_logger().info('unconfigured (autostart false): waiting for the configure '
+                                   'transition (ros2 lifecycle set ... configure)')
+
+    @property
+    def params(self) -> NodeParameters:
+        """The parameters in use (configured: with the newest live values)."""
+        return self.processor.settings[0]
+
+    def _autostart(self) -> None:
+        self._quiet = True  # the error is raised (main logs it once), not logged here too
+        try:
+            if self.trigger_configure() != SUCCESS:
+                raise StartupError(self.configure_error or 'configure failed')
+            if self.trigger_activate() != SUCCESS:
+                raise StartupError(self.configure_error or 'activate failed')
         except StartupError:
             self.destroy_node()
             raise
-        self._worker = threading.Thread(target=self._work, name='grasp_worker', daemon=True)
-        self._worker.start()
-        if self.params.stats_period > 0:
-            self.create_timer(self.params.stats_period, self._log_statistics,
-                              clock=steady_clock())
-        self._setup_diagnostics()
-        for warning in (transport_warning(os.environ), self.params.approach_note):
-            if warning:
-                self.get_logger().warning(warning)
-        self.get_logger().info(
-            f'ready: {self.pipeline.describe()}; model {self.model_path}; target frame '
-            f'{self.target_frame or "(camera frame)"}; depth source {self.params.depth_source}; '
-            f'image conversion NumPy (validated; README "Image conversion")')
+        finally:
+            self._quiet = False
 
-    # ---------------------------------------------------------------- start-up
-    def _load_pipeline(self) -> None:
-        p = self.params
-        self.model_path = Path(p.model_path).expanduser() if p.model_path else (
-            default_model_path())
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters, load and warm the model, create the outputs; FAILURE (one
+        error line, no traceback) when a parameter or the model is bad."""
         try:
-            self.pipeline = GraspPipeline.from_deploy(
-                self.model_path, backend=p.backend, device=p.device, threads=p.threads,
-                config=self.config, precision=p.precision)
-            self.pipeline.warm_up()
-        except DeployModelError as exc:
-            hint = ''
-            if not p.model_path:
-                hint = (' (the default model was looked for in: '
-                        + ', '.join(str(c) for c in default_model_candidates())
-                        + '; set model_path)')
-            raise StartupError(f'cannot load the grasp model: {exc}{hint}') from exc
-        except PipelineConfigError as exc:
-            raise StartupError(f'cannot run the grasp model: {exc}') from exc
-        except Exception as exc:  # e.g. the network fails on a blank input
-            raise StartupError(f'the grasp model {self.model_path} fails to run: '
-                               f'{type(exc).__name__}: {exc}') from exc
+            self._configure()
+        except Exception as exc:  # StartupError: the reason; anything else: its type too
+            self._release()
+            self.configure_error = (str(exc) if isinstance(exc, StartupError)
+                                    else f'{type(exc).__name__}: {exc}')
+            if not self._quiet:
+                self.get_logger().error(f'configure failed: {self.configure_error}')
+            return FAILURE
+        self.configure_error = None
+        self.lifecycle_state = 'inactive'
+        self.get_logger().info(f'configured (inactive): model {self.processor.model_path} '
+                               f'loaded and warmed up')
+        return super().on_configure(state)
 
-    def _setup_io(self) -> None:
-        out = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
-        self.pose_pub = self.create_publisher(PoseStamped, '~/grasp_pose', out)
-        self.array_pub = self.create_publisher(Float32MultiArray, '~/grasp', out)
-        self.poses_pub = self.create_publisher(PoseArray, '~/grasps', out)
-        self.marker_pub = self.create_publisher(MarkerArray, '~/markers', out)
-        self.debug_pub = self.create_publisher(Image, '~/debug_image', out)
-        image, camera_info, depth = INPUT_TOPICS
-        self._camera_info = CameraInfoCache(resolve_topic(self, camera_info))
-        self._depth = DepthBuffer(resolve_topic(self, depth), self.params.depth_slop)
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the outputs, then subscribe to the inputs."""
+        result = super().on_activate(state)
+        processor = self.processor
+        if processor.tracker is not None:
+            processor.tracker.reset()
         self._gaps = DeliveryGaps()
+        image, camera_info, depth = INPUT_TOPICS
         on_image = self._on_image_with_info if message_info_supported() else self._on_image
-        topics: Dict[str, Tuple[type, Callable]] = {
-            camera_info: (CameraInfo, self._camera_info.update), image: (Image, on_image)}
+        topics = {camera_info: (CameraInfo, processor.camera_info.update),
+                  image: (Image, on_image)}
         if self.params.depth_source == 'depth_topic':
-            topics[depth] = (Image, self._depth.add)
+            topics[depth] = (Image, processor.depth.add)
+        self._active = True
         self._inputs = InputSubscriptions(self, topics, self.params.reliability,
                                           self.params.qos_depth, self._warn)
         self.subs = self._inputs.subs
+        self.lifecycle_state = 'active'
+        self.get_logger().info(
+            f'ready: {processor.pipeline.describe()}; model {processor.model_path}; target frame '
+            f'{self.params.target_frame or "(camera frame)"}; depth source '
+            f'{self.params.depth_source}; image conversion NumPy (validated; README "Image '
+            f'conversion")')
+        return result
 
-    def _setup_diagnostics(self) -> None:
-        try:
-            import diagnostic_updater
-        except Exception:
-            return
-        try:
-            self._updater = diagnostic_updater.Updater(self)
-            self._updater.setHardwareID('grasp_detection')
-            self._updater.add('grasp detection',
-                              lambda stat: self.stats.diagnose(stat, self.params.stats_period))
-        except Exception as exc:
-            self.get_logger().warning(f'diagnostics disabled: {exc}')
-            self._updater = None
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe, drop the waiting frame, wait for the one in progress, then disable the
+        outputs; the model stays loaded."""
+        self._stop_inputs()
+        self.lifecycle_state = 'inactive'
+        self.get_logger().info('deactivated: not subscribed, the model stays loaded')
+        return super().on_deactivate(state)
 
-    # ---------------------------------------------------------------- worker
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and the outputs (back to unconfigured)."""
+        self._release()
+        self.lifecycle_state = 'unconfigured'
+        self.get_logger().info('cleaned up: model freed')
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop the inputs and free everything (finalized)."""
+        self._stop_inputs()
+        self._release()
+        self.lifecycle_state = 'finalized'
+        return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: free everything and go back to unconfigured."""
+        self._stop_inputs()
+        self._release()
+        self.lifecycle_state = 'unconfigured'
+        return super().on_error(state)
+
+    def _configure(self) -> None:
+        params = read_parameters(lambda name: self.get_parameter(name).value)
+        try:
+            config = params.pipeline_config()
+        except (PipelineConfigError, TypeError, ValueError) as exc:
+            raise StartupError(f'invalid parameters: {exc}') from exc
+        self.processor = FrameProcessor(
+            self, params, config, INPUT_TOPICS[1:], self.stats,
+            lambda: self.get_clock().now().nanoseconds * 1e-9)
+        if not self.processor.outputs.has_detections and not self._said_no_vision_msgs:
+            self._said_no_vision_msgs = True
+            self.get_logger().warning(VISION_MSGS_MISSING)
+        for warning in (transport_warning(os.environ), params.approach_note):
+            if warning:
+                self.get_logger().warning(warning)
+
+    def _stop_inputs(self) -> None:
+        """No frame published after this returns (bounded wait for the one in progress)."""
+        self._active = False
+        if self._inputs is not None:
+            self._inputs.close()
+            self._inputs = None
+        self.subs = {}
+        self.frames.discard()
+        if not self.frames.wait_idle(DEACTIVATE_WAIT_S):
+            self.get_logger().warning('the frame in progress did not finish in time')
+
+    def _release(self) -> None:
+        """Free the model, the outputs and the TF listener (idempotent)."""
+        processor, self.processor = self.processor, None
+        if processor is not None:
+            processor.close()
+
+    # ---------------------------------------------------------------- parameters
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Check live changes with the parameter table; swap them in for the next frame."""
+        changes = {p.name: p.value for p in parameters if p.name in PARAMETER_NAMES}
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            params = updated_parameters(lambda name: self.get_parameter(name).value, changes)
+        except StartupError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        processor = self.processor
+        if processor is not None:  # one reference, read by the worker at its next frame
+            processor.settings = (params, params.pipeline_config())
+        if 'stats_period' in changes:
+            self._start_stats_timer(params.stats_period)
+        self.get_logger().info('parameters changed (from the next frame): ' + ', '.join(
+            f'{k} = {v!r}' for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    def _start_stats_timer(self, period: float) -> None:
+        if self._stats_timer is not None:
+            self.destroy_timer(self._stats_timer)
+            self._stats_timer = None
+        if period > 0:
+            self._stats_timer = self.create_timer(period, self._log_statistics,
+                                                  clock=steady_clock())
+
+    # ---------------------------------------------------------------- frames
     def _on_image(self, msg: Image) -> None:
-        now = time.monotonic()
-        with self._lock:
-            superseded = self._pending is not None
-            self._pending = (msg, now)
-            self._lock.notify()
-        self.stats.count_received(superseded)
+        if self._active:
+            self.stats.count_received(self.frames.offer(msg))
 
     def _on_image_with_info(self, msg: Image, info) -> None:
         """Iron and later: the message info numbers the camera's frames (see delivery.py)."""
@@ -189,79 +267,22 @@ class GraspDetectionNode(Node):
             self.stats.add_time('transport', max(0.0, time.time() - source * 1e-9))
         self._on_image(msg)
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while self._pending is None and not self._stop:
-                    self._lock.wait(0.5)
-                if self._stop:
-                    return
-                msg, received = self._pending
-                self._pending = None
-            try:
-                self._process(msg, received)
-            except Exception as exc:  # never let the worker die
-                if not self.context.ok():  # shut down (Ctrl-C) mid-frame: nothing to publish to
-                    return
-                reason, text = describe_exception(exc)
-                count = self.stats.drop(reason)
-                self._warn(reason, f'frame skipped ({reason}, {count} so far): {text}')
+    def _on_frame_error(self, exc: Exception) -> bool:
+        if not self.context.ok():  # shut down (Ctrl-C) mid-frame: nothing to publish to
+            return False
+        reason, text = describe_exception(exc)
+        count = self.stats.drop(reason)
+        self._warn(reason, f'frame skipped ({reason}, {count} so far): {text}')
+        return True
 
     def _process(self, msg: Image, received: float) -> None:
-        camera = self._camera_info.camera()
-        rgb = image_to_rgb(msg)
-        camera_frame = self.params.camera_frame or msg.header.frame_id
-        target_frame = self.target_frame or camera_frame
-        transform = self._tf.lookup(target_frame, camera_frame, msg.header.stamp,
-                                    self.params.tf_timeout)
-        depth = None
-        if self.params.depth_source == 'depth_topic':
-            depth = image_to_depth(self._depth.wait_for(msg.header.stamp, msg.header.frame_id))
-        want_debug = self.debug_pub.get_subscription_count() > 0
-        result = self.pipeline.process(rgb, camera, transform, depth=depth,
-                                       want_maps=want_debug)
-        self.stats.add_time('inference', result.timings.get('inference', 0.0))
-        self.stats.add_time('pipeline', result.timings.get('total', 0.0))
-        if want_debug:
-            self._publish_debug(msg, result, camera_frame)
-        if not result.grasps:
-            self.stats.count_no_grasp()
+        processor = self.processor
+        if not self._active or processor is None:
+            self.stats.drop('inactive')
             return
-        stamp_s = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        index = 0
-        if self.tracker is not None:
-            index = self.tracker.select([(g.position, g.quality) for g in result.grasps],
-                                        stamp_s)
-        self._publish(msg.header.stamp, target_frame, result.grasps, index)
-        done = time.monotonic()
-        self.stats.add_time('latency', done - received)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        if stamp_s > 0:
-            self.stats.add_time('age', max(0.0, now - stamp_s))
-        # A frame is counted once its outcome is final, so readers of the statistics never
-        # see it processed but not yet published.
-        self.stats.count_published(done)
+        processor.process(msg, received)
 
-    # ---------------------------------------------------------------- output
-    def _publish(self, stamp, frame: str, grasps: List[Grasp3D], index: int) -> None:
-        pose = PoseStamped()
-        pose.header.stamp, pose.header.frame_id = stamp, frame
-        pose.pose = to_pose(grasps[index])
-        self.pose_pub.publish(pose)
-        self.array_pub.publish(grasp_array(grasps[index]))
-        poses = PoseArray()
-        poses.header = pose.header
-        poses.poses = [to_pose(g) for g in grasps]
-        self.poses_pub.publish(poses)
-        self.marker_pub.publish(grasp_markers(grasps, index, pose.header))
-
-    def _publish_debug(self, msg: Image, result: FrameResult, frame: str) -> None:
-        overlay = render_debug_image(result)
-        if overlay is None:
-            return
-        self.debug_pub.publish(debug_image_message(overlay, msg.header.stamp, frame))
-        self.stats.count_debug_image()
-
+    # ---------------------------------------------------------------- logs, diagnostics
     def _warn(self, key: str, text: str) -> None:
         """A warning, at most one per LOG_THROTTLE_S for each ``key``."""
         now = time.monotonic()
@@ -272,29 +293,43 @@ class GraspDetectionNode(Node):
     def _log_statistics(self) -> None:
         self.get_logger().info(self.stats.summary())
 
-    # ---------------------------------------------------------------- shutdown
-    def _shutdown_worker(self) -> None:
-        with self._lock:
-            self._stop = True
-            self._lock.notify_all()
-        worker = self._worker
-        if worker is not None and worker is not threading.current_thread():
-            worker.join(timeout=5.0)
-        if self._tf is not None:
-            self._tf.close()
-            self._tf = None
+    def _setup_diagnostics(self) -> None:
+        try:
+            import diagnostic_updater
+        except Exception:
+            return
+        try:
+            self._updater = diagnostic_updater.Updater(self)
+            self._updater.setHardwareID('grasp_detection')
+            self._updater.add('grasp detection', self._diagnose)
+        except Exception as exc:
+            self.get_logger().warning(f'diagnostics disabled: {exc}')
+            self._updater = None
 
+    def _diagnose(self, stat):
+        """The ``grasp detection`` status: the lifecycle state, then the counters."""
+        period = float(self.get_parameter('stats_period').value)
+        self.stats.diagnose(stat, period, self.lifecycle_state, self.configure_error)
+        processor = self.processor
+        stat.add('detections', 'published' if processor is not None
+                 and processor.outputs.has_detections else (
+                     'not published: vision_msgs is not installed'
+                     if self._said_no_vision_msgs else 'not configured'))
+        return stat
+
+    # ---------------------------------------------------------------- shutdown
     def destroy_node(self) -> None:
-        """Stop the worker thread and the TF listener, then destroy the node."""
-        self._shutdown_worker()
+        """Stop the inputs and the worker thread, free the model, destroy the node."""
+        self._stop_inputs()
+        self.frames.stop()
+        self._release()
         super().destroy_node()
 
 
 def main(args=None) -> int:
     """Console script ``grasp_detection_node``; returns the exit code (1: start-up failed)."""
     rclpy.init(args=args)
-    node = None
-    code = 0
+    node, code = None, 0
     try:
         node = GraspDetectionNode()
         rclpy.spin(node)

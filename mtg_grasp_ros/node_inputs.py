@@ -1,10 +1,10 @@
 """The node's input side: subscriptions and their QoS, and what the worker pairs with an image.
 
-* :class:`InputSubscriptions`: keep-last, volatile subscriptions of the input topics, reliable
-  or best-effort as the ``reliability`` parameter says; ``auto`` waits for a publisher on each
-  topic and matches it (reliable only when every publisher is, as ``camera_calibration``
-  does), since a reliable subscriber never receives from a best-effort publisher (the ROS 2
-  QoS compatibility rules).
+* :class:`InputSubscriptions`: keep-last, volatile subscriptions of the input topics (made on
+  activate, destroyed on deactivate), reliable or best-effort as the ``reliability`` parameter
+  says; ``auto`` waits for a publisher on each topic and matches it (reliable only when every
+  publisher is, as ``camera_calibration`` does), since a reliable subscriber never receives
+  from a best-effort publisher (the ROS 2 QoS compatibility rules).
 * :class:`CameraInfoCache`: the latest CameraInfo as a
   :class:`mtg_grasp_ros.camera_model.CameraModel`, rebuilt only when the message changes.
 * :class:`DepthBuffer`: the last depth images; the one closest in time to a colour image.
@@ -67,6 +67,7 @@ class InputSubscriptions:
         self.node, self.depth, self.warn = node, depth, warn
         self.subs: Dict[str, Any] = {}
         self.pending: Dict[str, Tuple[type, Callable]] = {}
+        self._timer = None
         if reliability == 'auto':
             self.pending = dict(topics)
             self._since = time.monotonic()
@@ -81,6 +82,16 @@ class InputSubscriptions:
                       else ReliabilityPolicy.BEST_EFFORT)
             for topic, (msg_type, callback) in topics.items():
                 self._subscribe(topic, msg_type, callback, policy)
+
+    def close(self) -> None:
+        """Destroy every subscription (and the reliability-auto timer): no callback after it."""
+        if self._timer is not None:
+            self.node.destroy_timer(self._timer)
+            self._timer = None
+        self.pending = {}
+        for sub in self.subs.values():
+            self.node.destroy_subscription(sub)
+        self.subs = {}
 
     def _subscribe(self, topic: str, msg_type: type, callback: Callable,
                    reliability: ReliabilityPolicy) -> None:

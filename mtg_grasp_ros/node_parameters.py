@@ -7,11 +7,13 @@ nested :class:`CameraPose` and :class:`Tracking` are the dotted ``camera_pose.*`
 with the ROS names. README.md, "The ROS 2 node" / "Parameters", explains each one;
 config/grasp_detection.yaml holds every default.
 
-All parameters are read-only and read once at start-up: :func:`declare_parameters`, then
-:func:`read_parameters`, which converts each value to the type of its default (YAML and the
-command line write ``0``, ``[0, 0, 1]`` and ``true`` where a float, a float list and the string
-``use_tf`` are meant) and checks ranges and choices. Every problem is a :class:`StartupError`
-naming the parameter. A misspelt attribute of the result is an AttributeError (and a linter's
+:func:`declare_parameters` declares them (the rows marked ``live`` writable, the others
+read-only); the node reads them at configure with :func:`read_parameters`, which converts each
+value to the type of its default (YAML and the command line write ``0``, ``[0, 0, 1]`` and
+``true`` where a float, a float list and the string ``use_tf`` are meant) and checks ranges and
+choices. Every problem is a :class:`StartupError` naming the parameter. A change of live
+parameters is checked by the same table (:func:`updated_parameters`: the reason of a refusal is
+the same message). A misspelt attribute of the result is an AttributeError (and a linter's
 error), not a silent default.
 """
 
@@ -25,7 +27,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from mtg_grasp_ros.backends import BACKENDS, DEVICES, PRECISIONS
 from mtg_grasp_ros.deploy import DEFAULT_MODEL_STEM
-from mtg_grasp_ros.pipeline import APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW, PipelineConfig
+from mtg_grasp_ros.pipeline import (APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW, PipelineConfig,
+                                    PipelineConfigError)
 
 RELIABILITIES = ('auto', 'reliable', 'best_effort')
 USE_TF = ('auto', 'true', 'false')
@@ -46,13 +49,15 @@ class ParamSpec:
     description: str
     range: Optional[Tuple[float, float]] = None
     choices: Optional[Sequence[str]] = None
+    live: bool = False
 
 
 def _param(default: Any, description: str, range: Optional[Tuple[float, float]] = None,
-           choices: Optional[Sequence[str]] = None) -> Any:
-    """A row of the table: a dataclass field whose metadata holds the rest of its ParamSpec."""
+           choices: Optional[Sequence[str]] = None, live: bool = False) -> Any:
+    """A row of the table: a dataclass field whose metadata holds the rest of its ParamSpec.
+    ``live``: writable while the node runs (else read-only), applied from the next frame."""
     return field(default=default, metadata={'description': description, 'range': range,
-                                            'choices': choices})
+                                            'choices': choices, 'live': live})
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,14 @@ class CameraPose:
 class Tracking:
     """``tracking.*``: :class:`mtg_grasp_ros.tracking.GraspTracker`'s settings."""
 
-    enabled: bool = _param(False, 'prefer the grasp near the previous target')
-    radius: float = _param(0.03, 'a candidate this close (m) continues the target', (0.0, 10.0))
+    enabled: bool = _param(False, 'prefer the grasp near the previous target; ~/detections '
+                           'ids follow the grasps', live=True)
+    radius: float = _param(0.03, 'a candidate this close (m) continues the target', (0.0, 10.0),
+                           live=True)
     switch_margin: float = _param(0.1, 'switch only to a grasp better by this quality',
-                                  (0.0, 10.0))
-    timeout: float = _param(1.0, 'forget the target after this many seconds', (0.0, 3600.0))
+                                  (0.0, 10.0), live=True)
+    timeout: float = _param(1.0, 'forget the target after this many seconds', (0.0, 3600.0),
+                            live=True)
 
 
 @dataclass(frozen=True)
@@ -130,31 +138,39 @@ class NodeParameters:
                               '(waits for one)', choices=RELIABILITIES)
     qos_depth: int = _param(1, 'subscription queue depth (keep last)', (1, 100))
     sigma_quality: float = _param(-1.0, 'Gaussian sigma (network px) for quality; -1 = model '
-                                  'metadata, 0 = none', (-1.0, 100.0))
+                                  'metadata, 0 = none', (-1.0, 100.0), live=True)
     sigma_angle: float = _param(-1.0, 'Gaussian sigma for cos/sin 2phi; -1 = model metadata',
-                                (-1.0, 100.0))
+                                (-1.0, 100.0), live=True)
     sigma_width: float = _param(-1.0, 'Gaussian sigma for width; -1 = model metadata',
-                                (-1.0, 100.0))
-    top_k: int = _param(5, 'grasps per frame in ~/grasps (1 = the single best pixel, as the '
-                        'paper)', (1, 100))
+                                (-1.0, 100.0), live=True)
+    top_k: int = _param(5, 'grasps per frame in ~/detections and ~/grasps (1 = the single best '
+                        'pixel, as the paper)', (1, 100), live=True)
     min_distance: int = _param(10, 'minimum distance between top-k peaks, network px',
-                               (1, 1000))
+                               (1, 1000), live=True)
     min_quality: float = _param(0.2, 'nothing is published when the best quality is below this',
-                                (-10.0, 10.0))
+                                (-10.0, 10.0), live=True)
     crop_size: int = _param(-1, 'side of the square crop in camera px; -1 = min(width, height)',
-                            (-1, 100000))
-    crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000))
-    crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000))
+                            (-1, 100000), live=True)
+    crop_x: int = _param(-1, 'left of the crop in camera px; -1 = centred', (-1, 100000),
+                         live=True)
+    crop_y: int = _param(-1, 'top of the crop in camera px; -1 = centred', (-1, 100000),
+                         live=True)
     jaws_outside_view: str = _param('last', 'grasps whose jaw rectangle reaches outside the crop '
                                     '(objects cut by the image edge): keep = ranked by quality, '
                                     'last = after every grasp inside, drop = never',
-                                    choices=JAWS_OUTSIDE_VIEW)
+                                    choices=JAWS_OUTSIDE_VIEW, live=True)
     centring_fraction: float = _param(0.3, 'grasp centring: each grasp moves along its closing '
                                       'axis to the middle of the run of quality above this '
-                                      'share of its own (its object); 0 = off', (0.0, 0.99))
+                                      'share of its own (its object); 0 = off', (0.0, 0.99),
+                                      live=True)
+    finger_depth: float = _param(0.06, 'finger length along the approach, m: bbox.size.z of '
+                                 '~/detections (default: the fingers of the simulated gripper)',
+                                 (0.0, 1.0), live=True)
     tracking: Tracking = Tracking()
     stats_period: float = _param(5.0, 'seconds between statistics log lines; 0 = off',
-                                 (0.0, 3600.0))
+                                 (0.0, 3600.0), live=True)
+    autostart: bool = _param(True, 'configure and activate at start-up; false = start '
+                             'unconfigured for a lifecycle manager (launch managed:=true)')
 
     @property
     def approach_note(self) -> str:
@@ -194,22 +210,25 @@ def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:
         else:
             default = list(f.default) if isinstance(f.default, tuple) else f.default
             yield ParamSpec(prefix + f.name, default, f.metadata['description'],
-                            f.metadata['range'], f.metadata['choices'])
+                            f.metadata['range'], f.metadata['choices'], f.metadata['live'])
 
 
 #: The table as ROS parameters, in declaration order.
 PARAMETERS: Tuple[ParamSpec, ...] = tuple(_specs(NodeParameters))
 PARAMETER_NAMES = tuple(p.name for p in PARAMETERS)
+#: The parameters that may change while the node runs (applied from the next frame).
+LIVE_PARAMETERS = tuple(p.name for p in PARAMETERS if p.live)
 
 
 def declare_parameters(node) -> None:
-    """Declare every parameter on an ``rclpy.node.Node``, read-only, described and constrained.
+    """Declare every parameter on an ``rclpy.node.Node``, described and constrained; the
+    :data:`LIVE_PARAMETERS` writable, the others read-only.
 
     Raises :class:`StartupError` when a given value (YAML, overrides) has the wrong type or is
     outside the declared range (rclpy checks those at declaration).
     """
     for spec in PARAMETERS:
-        descriptor = ParameterDescriptor(description=spec.description, read_only=True)
+        descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.live)
         # YAML and the command line type `0`, `[0, 0, 1]` and `true` as integers and bools:
         # accept them for float, float-array and use_tf parameters (converted when read).
         descriptor.dynamic_typing = (isinstance(spec.default, (float, list))
@@ -244,6 +263,28 @@ def read_parameters(value_of: Callable[[str], Any]) -> NodeParameters:
     return _build(NodeParameters, values)
 
 
+def updated_parameters(value_of: Callable[[str], Any],
+                       changes: Dict[str, Any]) -> NodeParameters:
+    """The parameters after ``changes`` (name -> new value; names outside the table are
+    ignored), the others from ``value_of(name)``: checked as :func:`read_parameters` does, plus
+    the pipeline's combination rules (:meth:`NodeParameters.pipeline_config`).
+
+    Raises :class:`StartupError` with the reason (a read-only parameter among ``changes``, a
+    wrong type, a value outside its range or choices, an invalid combination).
+    """
+    frozen = [name for name in changes if name in PARAMETER_NAMES
+              and name not in LIVE_PARAMETERS]
+    if frozen:
+        raise StartupError(f'parameter {frozen[0]} is read-only while the node runs; live: '
+                           f'{", ".join(LIVE_PARAMETERS)}')
+    params = read_parameters(lambda name: changes[name] if name in changes else value_of(name))
+    try:
+        params.pipeline_config()
+    except (PipelineConfigError, TypeError, ValueError) as exc:
+        raise StartupError(f'invalid parameters: {exc}') from exc
+    return params
+
+
 def _build(table: type, values: Dict[str, Any], prefix: str = '') -> Any:
     kwargs = {}
     for f in fields(table):
@@ -271,9 +312,16 @@ def _convert(spec: ParamSpec, value: Any) -> Any:
         if isinstance(value, (str, bytes)) or not hasattr(value, '__len__'):
             raise StartupError(f'parameter {spec.name} must be a list of numbers, got {value!r}')
         return [number(v) for v in value]
+    if isinstance(spec.default, bool):
+        if not isinstance(value, bool):
+            raise StartupError(f'parameter {spec.name} must be true or false, got {value!r}')
+        return value
+    if isinstance(spec.default, int) and (isinstance(value, bool)
+                                          or not isinstance(value, int)):
+        raise StartupError(f'parameter {spec.name} must be an integer, got {value!r}')
     if isinstance(spec.default, float):
         value = number(value)
-        if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
-            raise StartupError(f'parameter {spec.name} = {value} is outside '
-                               f'[{spec.range[0]}, {spec.range[1]}]')
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        raise StartupError(f'parameter {spec.name} = {value} is outside '
+                           f'[{spec.range[0]}, {spec.range[1]}]')
     return value

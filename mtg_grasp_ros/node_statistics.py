@@ -117,25 +117,37 @@ class FrameStatistics:
                 parts.append(f'{label} p50 {p[0]:.1f} ms / p95 {p[1]:.1f} ms')
         return '; '.join(parts)
 
-    def diagnose(self, stat, stats_period: float):
+    def diagnose(self, stat, stats_period: float, state: str = 'active',
+                 configure_error: Optional[str] = None):
         """Fill a ``diagnostic_updater`` status (``stat.summary``/``stat.add``); returns it.
 
-        WARN while no image arrived or no grasp was published in the last
-        ``max(5 s, stats_period)``, else OK; as values (strings: diagnostic_updater's
-        ``stat.add`` takes strings) the counters, ``dropped <reason>`` and each window's
-        ``<name> p50 ms`` / ``<name> p95 ms`` (the tools' ROS benchmark reads them).
+        ``state``: the node's lifecycle state; ``configure_error``: why the last configure
+        failed (None: it did not). Active: WARN while no image arrived or no grasp was
+        published in the last ``max(5 s, stats_period)``, else OK. Otherwise ERROR after a
+        failed configure, OK while inactive (paused, the model loaded), else WARN. As values
+        (strings: diagnostic_updater's ``stat.add`` takes strings) ``lifecycle state``, the
+        counters, ``dropped <reason>`` and each window's ``<name> p50 ms`` / ``<name> p95 ms``
+        (the tools' ROS benchmark reads them).
         """
         from diagnostic_msgs.msg import DiagnosticStatus
 
         s = self.snapshot()
         last = self.last_published
         recent = last is not None and time.monotonic() - last < max(5.0, stats_period)
-        if s['frames_in'] == 0:
+        if state != 'active':
+            if configure_error:
+                stat.summary(DiagnosticStatus.ERROR, f'configure failed: {configure_error}')
+            elif state == 'inactive':
+                stat.summary(DiagnosticStatus.OK, 'inactive: model loaded, not subscribed')
+            else:
+                stat.summary(DiagnosticStatus.WARN, f'{state}: no model loaded')
+        elif s['frames_in'] == 0:
             stat.summary(DiagnosticStatus.WARN, 'no images received')
         elif not recent:
             stat.summary(DiagnosticStatus.WARN, 'no grasp published recently')
         else:
             stat.summary(DiagnosticStatus.OK, 'publishing grasps')
+        stat.add('lifecycle state', state)
         for key in ('frames_in', 'missed', 'processed', 'published', 'no_grasp'):
             stat.add(key, str(s[key]))
         for reason, count in sorted(s['dropped'].items()):

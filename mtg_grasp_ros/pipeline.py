@@ -15,6 +15,9 @@ Stages (each timed, see :attr:`FrameResult.timings`):
 
 The debug image of a frame is :func:`mtg_grasp_ros.debug_image.render_debug_image`.
 
+The settings are a :class:`mtg_grasp_ros.pipeline_config.PipelineConfig` (imported here too);
+:meth:`GraspPipeline.configure` changes them between frames.
+
 Bad input raises an exception with a ``reason`` attribute (what the node counts frames by):
 ``size_mismatch``, ``no_depth``, ``no_plane_hit``, ``bad_crop``, ``bad_transform`` ...
 """
@@ -37,93 +40,17 @@ from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.grasp_geometry import Grasp3D, GraspGeometry, NoDepthError
 from mtg_grasp_ros.inference import autocast, GraspPredictor
+from mtg_grasp_ros.pipeline_config import (APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW,
+                                           PipelineConfig)
 from mtg_grasp_ros.postprocess import GraspMaps, grasps_from_raw, top_grasps
 from mtg_grasp_ros.preprocess import network_input
 from mtg_grasp_ros.transforms import RigidTransform, TransformError
-
-DEPTH_SOURCES = ('plane', 'depth_topic')
-APPROACHES = ('top_down', 'camera')
-JAWS_OUTSIDE_VIEW = ('keep', 'last', 'drop')
 
 
 class SizeMismatchError(ValueError):
     """The image, CameraInfo or depth image sizes do not agree."""
 
     reason = 'size_mismatch'
-
-
-@dataclass
-class PipelineConfig:
-    """Settings of :class:`GraspPipeline` (the node's parameters of the same names)."""
-
-    top_k: int = 5
-    min_distance: int = 10           # px of the network's output, between top-k peaks
-    min_quality: float = 0.2
-    sigma_quality: float = -1.0      # < 0: the model's metadata value; 0: no smoothing
-    sigma_angle: float = -1.0
-    sigma_width: float = -1.0
-    crop_size: int = -1              # camera px; <= 0: min(width, height)
-    crop_x: int = -1                 # < 0: centred
-    crop_y: int = -1
-    depth_source: str = 'plane'
-    plane_point: Tuple[float, float, float] = (0.0, 0.0, 0.0)   # target frame
-    plane_normal: Tuple[float, float, float] = (0.0, 0.0, 1.0)  # target frame, towards camera
-    object_height: float = 0.0       # grasp centre this far above the plane, along the normal
-    depth_window: int = 5            # odd side of the median window for depth_topic
-    depth_min: float = 0.05
-    depth_max: float = 10.0
-    approach: str = 'top_down'
-    rectified: bool = True           # False: undistort grasp pixels with CameraInfo's D
-    device_postprocess: str = 'auto'  # auto (on CUDA only), always, never
-    #: Grasps whose jaw rectangle (opening x jaw size) reaches outside the network's crop, where
-    #: the camera cannot show that the finger has room (an object cut by the image edge):
-    #: ``keep`` ranks them by quality like the others, ``last`` (default) puts them after every
-    #: grasp whose jaws lie inside (used only when no such grasp is left), ``drop`` refuses them
-    #: (which also refuses objects lying whole near the crop's edge; docs/grasp_bench.md).
-    jaws_outside_view: str = 'last'
-    #: Grasp centring (:mod:`mtg_grasp_ros.centring`): each grasp moves along its closing axis
-    #: to the middle of the run of quality above this share of its own; 0 = off (the peaks as
-    #: the paper reads them).
-    centring_fraction: float = 0.3
-
-    def validate(self) -> 'PipelineConfig':
-        """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
-        problems = []
-        if self.top_k < 1:
-            problems.append('top_k must be >= 1')
-        if self.min_distance < 1:
-            problems.append('min_distance must be >= 1')
-        if self.depth_source not in DEPTH_SOURCES:
-            problems.append(f'depth_source must be one of {DEPTH_SOURCES}')
-        if self.approach not in APPROACHES:
-            problems.append(f'approach must be one of {APPROACHES}')
-        if self.jaws_outside_view not in JAWS_OUTSIDE_VIEW:
-            problems.append(f'jaws_outside_view must be one of {JAWS_OUTSIDE_VIEW}')
-        if self.device_postprocess not in ('auto', 'always', 'never'):
-            problems.append('device_postprocess must be auto, always or never')
-        if self.depth_window < 1:
-            problems.append('depth_window must be >= 1')
-        if not 0 <= self.depth_min < self.depth_max:
-            problems.append('need 0 <= depth_min < depth_max')
-        normal = np.asarray(self.plane_normal, dtype=np.float64)
-        if normal.shape != (3,) or not np.isfinite(normal).all() or np.linalg.norm(normal) < 1e-9:
-            problems.append('plane_normal must be 3 finite numbers, not all zero')
-        point = np.asarray(self.plane_point, dtype=np.float64)
-        if point.shape != (3,) or not np.isfinite(point).all():
-            problems.append('plane_point must be 3 finite numbers')
-        if not math.isfinite(self.object_height):
-            problems.append('object_height must be finite')
-        if not 0.0 <= self.centring_fraction < 1.0:
-            problems.append('centring_fraction must be in [0, 1)')
-        if problems:
-            raise PipelineConfigError('; '.join(problems))
-        return self
-
-    @property
-    def unit_normal(self) -> np.ndarray:
-        """(3,) ``plane_normal`` scaled to length 1."""
-        normal = np.asarray(self.plane_normal, dtype=np.float64)
-        return normal / np.linalg.norm(normal)
 
 
 @dataclass
@@ -144,32 +71,20 @@ class FrameResult:
 class GraspPipeline:
     """Camera frame -> grasps in the target frame. Thread-compatible, not thread-safe.
 
-    ``predictor``: the network; ``config`` (default :class:`PipelineConfig`) is validated here
-    and its ``sigma_*`` >= 0 override the model's; ``device`` (``'cpu'``/``'cuda'``, for
-    :attr:`backend_label`) defaults to the model's. Raises :class:`PipelineConfigError` for an
-    invalid config or a depth-input model without ``depth_source='depth_topic'``.
+    ``predictor``: the network; ``config`` (default :class:`PipelineConfig`; a new one with
+    :meth:`configure`) is validated here and its ``sigma_*`` >= 0 override the model's;
+    ``device`` (``'cpu'``/``'cuda'``, for :attr:`backend_label`) defaults to the model's.
+    Raises :class:`PipelineConfigError` for an invalid config or a depth-input model without
+    ``depth_source='depth_topic'``.
     """
 
     def __init__(self, predictor: GraspPredictor, config: Optional[PipelineConfig] = None,
                  device: Optional[str] = None) -> None:
         self.predictor = predictor
-        self.config = (config or PipelineConfig()).validate()
-        for name in ('quality', 'angle', 'width'):
-            value = getattr(self.config, f'sigma_{name}')
-            if value is not None and value >= 0:
-                predictor.sigmas[name] = float(value)
-        cfg = self.config
-        self.geometry = GraspGeometry(
-            depth_source=cfg.depth_source, plane_point=np.asarray(cfg.plane_point, np.float64),
-            plane_normal=cfg.unit_normal, object_height=cfg.object_height,
-            depth_window=cfg.depth_window, depth_min=cfg.depth_min, depth_max=cfg.depth_max,
-            approach=cfg.approach, rectified=cfg.rectified)
+        #: The model's own smoothing sigmas (its metadata), what ``sigma_* = -1`` selects.
+        self.model_sigmas = dict(predictor.sigmas)
         self.input_size = int(predictor.input_size or 300)
         self.input_mode = predictor.input_mode or 'rgb'
-        if self.input_mode in ('depth', 'rgbd') and self.config.depth_source != 'depth_topic':
-            raise PipelineConfigError(
-                f'the model takes {self.input_mode} input: set depth_source to depth_topic and '
-                f'provide an aligned depth image')
         self.torch_device = None
         if predictor.model is not None:
             parameter = next(predictor.model.parameters(), None)
@@ -177,11 +92,35 @@ class GraspPipeline:
                 'cpu')
         self.device = device or (self.torch_device.type if self.torch_device is not None
                                  else 'cpu')
-        use_device = self.config.device_postprocess
+        self.configure(config or PipelineConfig())
+
+    def configure(self, config: PipelineConfig) -> None:
+        """Use ``config`` (validated) from the next :meth:`process` on, with the same model; call
+        it from the thread that calls :meth:`process` (the node's worker, between frames).
+        Raises :class:`PipelineConfigError` (keeping the previous settings) for an invalid config
+        or a depth-input model without ``depth_source='depth_topic'``."""
+        config.validate()
+        if self.input_mode in ('depth', 'rgbd') and config.depth_source != 'depth_topic':
+            raise PipelineConfigError(
+                f'the model takes {self.input_mode} input: set depth_source to depth_topic and '
+                f'provide an aligned depth image')
+        self.config = config
+        for name in ('quality', 'angle', 'width'):
+            value = getattr(config, f'sigma_{name}')
+            self.predictor.sigmas[name] = (float(value) if value is not None and value >= 0
+                                           else self.model_sigmas[name])
+        c = config
+        self.geometry = GraspGeometry(
+            depth_source=c.depth_source, plane_point=np.asarray(c.plane_point, np.float64),
+            plane_normal=c.unit_normal, object_height=c.object_height,
+            depth_window=c.depth_window, depth_min=c.depth_min, depth_max=c.depth_max,
+            approach=c.approach, rectified=c.rectified)
+        use_device = config.device_postprocess
         self.device_postprocess: Optional[TorchPostprocess] = None
         if self.torch_device is not None and (
                 use_device == 'always' or (use_device == 'auto' and self.device == 'cuda')):
-            self.device_postprocess = TorchPostprocess(predictor.sigmas, predictor.width_scale,
+            self.device_postprocess = TorchPostprocess(self.predictor.sigmas,
+                                                       self.predictor.width_scale,
                                                        self.torch_device)
 
     @classmethod

@@ -18,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float32MultiArray
 from visualization_msgs.msg import MarkerArray
 
+from mtg_grasp_ros.grasp_messages import vision_msgs_types
 from mtg_grasp_ros.grasp_node import GraspDetectionNode
 
 W, H = 640, 480
@@ -119,17 +120,32 @@ class Harness:
         self.image_pub = self.tester.create_publisher(Image, 'image', qos)
         self.info_pub = self.tester.create_publisher(CameraInfo, 'camera_info', qos)
         self.depth_pub = self.tester.create_publisher(Image, 'depth', qos)
-        self.received = {k: [] for k in ('pose', 'array', 'poses', 'markers', 'debug')}
+        self.received = {k: [] for k in ('pose', 'array', 'poses', 'markers', 'debug',
+                                         'detections')}
         out = f'{self.ns}/grasp_detection/'
-        for key, msg_type, topic in (('pose', PoseStamped, 'grasp_pose'),
-                                     ('array', Float32MultiArray, 'grasp'),
-                                     ('poses', PoseArray, 'grasps'),
-                                     ('markers', MarkerArray, 'markers')):
+        outputs = [('pose', PoseStamped, 'grasp_pose'), ('array', Float32MultiArray, 'grasp'),
+                   ('poses', PoseArray, 'grasps'), ('markers', MarkerArray, 'markers')]
+        types = vision_msgs_types()   # ~/detections where vision_msgs is installed
+        if types is not None:
+            outputs.append(('detections', types[0], 'detections'))
+        for key, msg_type, topic in outputs:
             self.tester.create_subscription(msg_type, out + topic,
                                             self.received[key].append, 10)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         self.executor.add_node(self.tester)
+
+    def call(self, service_type, name, request, timeout=TIMEOUT):
+        """A service of the node under test (``name`` relative to it), called over DDS from
+        the tester node; the response."""
+        client = self.tester.create_client(service_type, f'{self.ns}/grasp_detection/{name}')
+        try:
+            assert self.spin_until(client.service_is_ready, timeout), f'no service {name}'
+            future = client.call_async(request)
+            assert self.spin_until(future.done, timeout), f'{name} did not answer'
+            return future.result()
+        finally:
+            self.tester.destroy_client(client)
 
     def subscribe_debug(self):
         return self.tester.create_subscription(
@@ -177,6 +193,23 @@ class Harness:
         self.executor.shutdown()
         self.tester.destroy_node()
         self.node.destroy_node()
+
+
+def record_warnings(h, monkeypatch):
+    """The texts of the warnings the node logs from now on (they are still logged)."""
+    warnings = []
+    logger = h.node.get_logger()
+
+    class Recorder:
+        def __getattr__(self, name):
+            return getattr(logger, name)
+
+        def warning(self, text, **kwargs):
+            warnings.append(text)
+            return logger.warning(text, **kwargs)
+    recorder = Recorder()
+    monkeypatch.setattr(h.node, 'get_logger', lambda: recorder)
+    return warnings
 
 
 def recover(h, n_before, stamp=(50, 0)):

@@ -1,7 +1,8 @@
 """The ROS benchmark's run: the node and the replay camera as children, the grasp recorder.
 
 :class:`Benchmark` starts the grasp node once and a replay camera per rate, records the image
-stamp and the receive time (wall clock, s) of every ``~/grasp_pose`` (serialised: only the
+stamp and the receive time (wall clock, s) of every grasp message (``~/detections``, or
+``~/grasp_pose`` where vision_msgs is not installed: :func:`grasp_topic`; serialised: only the
 header stamp is read) and the node's counters from its ``/diagnostics`` status (its statistics
 log lines where diagnostic_updater is absent: :meth:`Benchmark.node_counters`), samples the
 node's resident memory every second and measures one window per rate
@@ -28,6 +29,7 @@ from tools.ros_processes import (benchmark_node_command, cdr_stamp, Child, Child
                                  replay_camera_command, stamp_seconds, stop_children)
 
 GRASP_TOPIC = '/grasp_detection/grasp_pose'
+DETECTIONS_TOPIC = '/grasp_detection/detections'
 #: The node's status and counters (diagnostic_updater), read instead of its log lines.
 DIAGNOSTICS_TOPIC = '/diagnostics'
 #: After a window ends, keep receiving this long: grasps of frames stamped inside the window
@@ -36,8 +38,20 @@ DIAGNOSTICS_TOPIC = '/diagnostics'
 DRAIN_S = 2.0
 
 
+def grasp_topic() -> Tuple[str, type]:
+    """``(topic, message type)`` the benchmark records: the node's ``~/detections`` where
+    vision_msgs imports (one message per frame with a grasp, as ``~/grasp_pose``), else
+    ``~/grasp_pose``."""
+    from mtg_grasp_ros.grasp_messages import vision_msgs_types
+    types = vision_msgs_types()
+    if types is not None:
+        return DETECTIONS_TOPIC, types[0]
+    from geometry_msgs.msg import PoseStamped
+    return GRASP_TOPIC, PoseStamped
+
+
 class Benchmark:
-    """This process' side: the children, the ~/grasp_pose recorder, sampling, the windows.
+    """This process' side: the children, the grasp recorder, sampling, the windows.
 
     ``args``: :func:`tools.ros_benchmark.parse_args`; ``env``: the children's environment
     (:func:`tools.ros_processes.configure_ros_environment`); ``model``: the deploy model.
@@ -63,8 +77,8 @@ class Benchmark:
 
     # ---------------------------------------------------------------- ROS side
     def start_ros(self) -> None:
-        """This process' ROS node, subscribed to the node's ``~/grasp_pose`` (rclpy is up)."""
-        from geometry_msgs.msg import PoseStamped
+        """This process' ROS node, subscribed to the node's grasps (:func:`grasp_topic`; rclpy
+        is up)."""
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -75,8 +89,9 @@ class Benchmark:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                          reliability=ReliabilityPolicy.RELIABLE)
         # Serialised: only the header stamp is read, no message conversion per grasp.
-        self.ros_node.create_subscription(PoseStamped, GRASP_TOPIC, self._on_grasp, qos,
-                                          raw=True)
+        topic, msg_type = grasp_topic()
+        self.ros_node.create_subscription(msg_type, topic, self._on_grasp, qos, raw=True)
+        print(f'recording the grasps of {topic}', flush=True)
         try:
             from diagnostic_msgs.msg import DiagnosticArray
         except ImportError:   # no diagnostic_msgs here: the node's log lines only

@@ -7,8 +7,9 @@ profile ``config/fastdds_localhost.xml`` (shared memory, UDP on 127.0.0.1, unica
 DDS traffic leaves this machine), ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a private
 ``ROS_DOMAIN_ID`` (:func:`tools.ros_processes.configure_ros_environment`). The node gets the
 camera pose (``camera_pose.*``, ``use_tf: false``) and the table (``table_height: 0``) in
-``world``. This process subscribes to the node's ``~/grasp_pose``, ``~/grasp`` and
-``~/debug_image``, to the camera image and to the camera's ground truth; it prints each new grasp
+``world``. This process subscribes to the node's ``~/detections`` (where vision_msgs is not
+installed: ``~/grasp_pose`` and ``~/grasp``) and ``~/debug_image``, to the camera image and to
+the camera's ground truth; it prints each new grasp
 in the robot frame (at most once a second) and at the end the processed frame rate, the
 image-stamp-to-grasp latency, the frames without a grasp and the grasp's error against the
 object's true footprint; it writes the camera image with the grasp drawn (``--out``).
@@ -150,7 +151,8 @@ def _measure(args, camera, children, monitor, executor, out, shutdown_exc) -> in
     first: Optional[float] = None
     last_print = -math.inf
     interrupted = False
-    print('waiting for the camera and the node (loading the model)...')
+    print(f'waiting for the camera and the node (loading the model); grasps from '
+          f'{monitor.source}...')
     try:
         while True:
             executor.spin_once(timeout_sec=0.05)

@@ -1,6 +1,8 @@
 """The demo process' ROS side: the node's grasps, the camera's ground truth and images.
 
-:class:`Monitor` subscribes to the grasp node's ``~/grasp_pose`` and ``~/grasp`` and to the
+:class:`Monitor` subscribes to the grasp node's ``~/detections`` (vision_msgs/Detection3DArray:
+pose, opening and quality of each grasp in one stamped message; where vision_msgs is not
+installed, to ``~/grasp_pose`` and ``~/grasp`` instead, paired by position) and to the
 simulated camera's latched ground truth (``~/objects``, ``~/footprints``) from the start, and
 to the camera image and ``~/debug_image`` only after the measurement
 (:meth:`Monitor.subscribe_images`). It keeps every grasp as a
@@ -15,6 +17,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from mtg_grasp_ros.grasp_messages import vision_msgs_types
 from simulation.messages import footprints_from_message
 from simulation.tabletop import polygon_centroid
 from tools.demo_truth import GraspRecord, TruthObject, yaw_of
@@ -45,8 +48,18 @@ class Monitor:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         camera = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
-        node.create_subscription(PoseStamped, f'{NODE}/grasp_pose', self.on_pose, reliable)
-        node.create_subscription(Float32MultiArray, f'{NODE}/grasp', self.on_array, reliable)
+        types = vision_msgs_types()
+        if types is not None:
+            node.create_subscription(types[0], f'{NODE}/detections', self.on_detections,
+                                     reliable)
+            #: What the grasps are read from (the demo prints it).
+            self.source = '~/detections'
+        else:
+            node.create_subscription(PoseStamped, f'{NODE}/grasp_pose', self.on_pose, reliable)
+            node.create_subscription(Float32MultiArray, f'{NODE}/grasp', self.on_array,
+                                     reliable)
+            self.source = '~/grasp_pose and ~/grasp (vision_msgs is not installed)'
+
         self._debug = debug
         self._reliable, self._camera = reliable, camera
         node.create_subscription(PoseArray, f'{CAMERA_NODE}/objects', self.on_objects, latched)
@@ -64,6 +77,20 @@ class Monitor:
         # Raw (serialised): no message conversion per frame; only the matched one is decoded.
         self.node.create_subscription(Image, IMAGE_TOPIC, self.on_image, self._camera,
                                       raw=True)
+
+    def on_detections(self, msg) -> None:
+        """A ~/detections: its first detection (the target: the demo runs without tracking) as
+        a GraspRecord with its ``width`` (bbox.size.x, m) and ``quality`` (the score)."""
+        if not msg.detections:
+            return
+        now = time.time()
+        d = msg.detections[0]
+        result = d.results[0]
+        p, q = result.pose.pose.position, result.pose.pose.orientation
+        self.grasps.append(GraspRecord(
+            stamp=stamp_seconds(msg.header.stamp), received=now, xyz=np.array([p.x, p.y, p.z]),
+            yaw=yaw_of((q.x, q.y, q.z, q.w)),
+            fields={'width': float(d.bbox.size.x), 'quality': float(result.hypothesis.score)}))
 
     def on_pose(self, msg) -> None:
         """A ~/grasp_pose: a new GraspRecord."""

@@ -26,8 +26,9 @@ ELONGATED_ASPECT = 1.5
 @dataclass
 class GraspRecord:
     """One grasp received from the node: its image stamp and receive time (s), centre ``xyz``
-    (3,) in the target frame (m), yaw of the closing axis (rad) and, once its ``~/grasp``
-    arrived, the named fields of that array (``width``, ``quality``, ``u``, ``v``, ...)."""
+    (3,) in the target frame (m), yaw of the closing axis (rad) and its named fields:
+    ``width`` (m) and ``quality`` from ``~/detections``, or, once its ``~/grasp`` arrived, the
+    fields of that array (``width``, ``quality``, ``u``, ``v``, ...)."""
 
     stamp: float
     received: float
@@ -52,6 +53,17 @@ class TruthObject:
         import cv2
         (_, _), (a, b), _ = cv2.minAreaRect(np.asarray(self.footprint, dtype=np.float32))
         return max(a, b) / max(min(a, b), 1e-9)
+
+
+def pixel_fields(camera, grasp: GraspRecord) -> Dict[str, float]:
+    """``u``, ``v`` (px), ``image_angle`` (rad, counter-clockwise on screen) and ``width_px`` of
+    a grasp with a ``width`` field, from its centre, yaw and opening projected by ``camera``
+    (the demo's top-down grasps: the closing axis is horizontal)."""
+    half = np.array([math.cos(grasp.yaw), math.sin(grasp.yaw), 0.0]) * grasp.fields['width'] / 2
+    u, v, _ = camera.project(np.stack([grasp.xyz, grasp.xyz - half, grasp.xyz + half]))
+    du, dv = float(u[2] - u[1]), float(v[2] - v[1])
+    return {'u': float(u[0]), 'v': float(v[0]), 'image_angle': math.atan2(-dv, du),
+            'width_px': math.hypot(du, dv)}
 
 
 def yaw_of(q) -> float:
@@ -84,6 +96,8 @@ def draw(rgb: np.ndarray, camera: SimCamera, grasp: GraspRecord,
         poly = np.round(np.c_[u, v]).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(img, [poly], True, (60, 200, 60), 1, cv2.LINE_AA)
     f = grasp.fields or {}
+    if 'u' not in f and 'width' in f:     # from ~/detections: no pixels, project the grasp
+        f = {**pixel_fields(camera, grasp), **f}
     if {'u', 'v', 'image_angle', 'width_px'} <= set(f):
         c = np.array([f['u'], f['v']])
         d = np.array([math.cos(f['image_angle']), -math.sin(f['image_angle'])])

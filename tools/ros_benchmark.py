@@ -13,9 +13,10 @@ default`` swaps the profile for Fast DDS's own transports; the harness of
 2. **the node**: ``grasp_detection_node`` (the model, backend and threads given here, camera
    pose as parameters, ``reliability: auto``, statistics logged every ``--stats-period`` s).
    It stays up across the rates: the model loads once, and ``--rss`` follows one node lifetime.
-3. **this process**: subscribes to the node's ``~/grasp_pose`` only (serialised: just the
-   header stamp is read; no image subscription, which would load the machine) and records per
-   grasp its image stamp and its receive time.
+3. **this process**: subscribes to the node's ``~/detections`` only (``~/grasp_pose`` where
+   vision_msgs is not installed; serialised: just the header stamp is read; no image
+   subscription, which would load the machine) and records per grasp its image stamp and its
+   receive time.
 
 Per rate: wait for the first grasp of the new camera, warm up ``--warmup`` s, then measure a
 window of ``--seconds`` s, defined on **image stamps** (the camera's clock = this machine's
@@ -67,7 +68,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         prog='python -m tools.ros_benchmark',
         description='End-to-end benchmark of the grasp detection node through ROS 2: a replay '
                     'camera (pre-rendered 640x480 rgb8 frames at a fixed rate), the node and '
-                    'this process (subscribed to ~/grasp_pose) in three processes. Per camera '
+                    'this process (subscribed to ~/detections, or ~/grasp_pose without '
+                    'vision_msgs) in three processes. Per camera '
                     'rate: frames published and late, processed FPS, frames dropped, image '
                     'stamp -> grasp latency p50/p99/max, p99 against 2 node frame periods, '
                     "the node's statistics, CPU load and the node's memory. Prints a Markdown "

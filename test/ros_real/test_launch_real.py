@@ -1,7 +1,8 @@
 """The launch file with the REAL launch / launch_ros / ``ros2 launch``, after ``colcon build`` of
 this package: with the replay camera (simulation/replay_camera.py) it runs until grasps arrive,
 and its arguments work -- ``namespace`` (the node, its outputs and its parameter services move
-into it), ``use_sim_time`` (the node's clock follows /clock: its /diagnostics are stamped in the
+into it), ``managed`` (the node waits unconfigured for its lifecycle transitions),
+``use_sim_time`` (the node's clock follows /clock: its /diagnostics are stamped in the
 simulated time), ``params_file`` (its values reach the node, also under a namespace) and
 ``dds`` (the default gives the node the package's localhost Fast DDS profile, and -- traced with
 strace where it is installed -- every datagram the launched processes send goes to 127.0.0.1).
@@ -242,6 +243,69 @@ def test_ros2_launch_with_namespace_sim_time_and_params_file(installed, ros_env,
         assert seen == {'127.0.0.1'}, seen
 
 
+def call(node, service_type, name, request, timeout=30.0):
+    """A service of the launched node, from ``node``; the response."""
+    client = node.create_client(service_type, name)
+    assert client.wait_for_service(timeout_sec=timeout), f'no service {name}'
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    assert future.done(), f'{name} timed out'
+    node.destroy_client(client)
+    return future.result()
+
+
+def test_ros2_launch_managed_starts_unconfigured(installed, ros_env, tmp_path):
+    """``managed:=true``: the node waits unconfigured (no subscription, no grasp) until
+    configure and activate arrive through its lifecycle services, then grasps."""
+    from geometry_msgs.msg import PoseStamped
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    ns = f'{NS}m'
+    params = tmp_path / 'params.yaml'
+    params.write_text("/**/grasp_detection:\n  ros__parameters:\n    use_tf: 'false'\n"
+                      '    target_frame: world\n    min_quality: 0.0\n    stats_period: 0.0\n'
+                      '    backend: torch\n')
+    env = child_env(ros_env, installed, tmp_path)
+    launch = camera = None
+    node = rclpy.create_node('managed_tester')
+    poses = []
+    node.create_subscription(PoseStamped, f'/{ns}/grasp_detection/grasp_pose', poses.append,
+                             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    base = f'/{ns}/grasp_detection'
+    try:
+        launch = start(['ros2', 'launch', PACKAGE, 'grasp_detection.launch.py',
+                        f'namespace:={ns}', 'managed:=true', f'params_file:={params}',
+                        'image:=camera/color/image_raw', 'camera_info:=camera/color/camera_info'],
+                       env, tmp_path / 'launch.log')
+        camera = start([sys.executable, '-m', 'simulation.replay_camera', '--rate', '10',
+                        '--frames', '1', '--report-period', '0',
+                        '--ros-args', '-r', f'__ns:=/{ns}'], env, tmp_path / 'camera.log')
+        state = call(node, GetState, f'{base}/get_state', GetState.Request(), WAIT)
+        assert state.current_state.label == 'unconfigured'
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        assert not poses and not node.get_subscriptions_info_by_topic(
+            f'/{ns}/camera/color/image_raw')
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            request = ChangeState.Request(transition=Transition(id=transition))
+            assert call(node, ChangeState, f'{base}/change_state', request, WAIT).success, (
+                (tmp_path / 'launch.log').read_text()[-3000:])
+        end = time.monotonic() + WAIT
+        while time.monotonic() < end and not poses:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            assert launch.poll() is None, (tmp_path / 'launch.log').read_text()[-3000:]
+        assert poses, (tmp_path / 'launch.log').read_text()[-3000:]
+        state = call(node, GetState, f'{base}/get_state', GetState.Request())
+        assert state.current_state.label == 'active'
+    finally:
+        for proc in (camera, launch):
+            if proc is not None:
+                stop(proc)
+        node.destroy_node()
+
+
 def test_launch_arguments(installed, ros_env, tmp_path):
     """``ros2 launch --show-args`` lists the arguments with their defaults (dds: localhost)."""
     env = child_env(ros_env, installed, tmp_path)
@@ -249,7 +313,7 @@ def test_launch_arguments(installed, ros_env, tmp_path):
                              '--show-args'], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ('namespace', 'use_sim_time', 'params_file', 'dds', 'image', 'camera_info',
-                 'target_frame', 'model_path'):
+                 'target_frame', 'model_path', 'managed'):
         assert f"'{name}':" in result.stdout, name
     assert "(default: 'localhost')" in result.stdout
 

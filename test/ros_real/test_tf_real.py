@@ -53,10 +53,10 @@ def now(h):
 def start(harness, frame, **params):
     """A node with TF (tf2_ros real), base_link as target frame, CameraInfo of ``frame`` sent."""
     h = harness(use_tf='auto', target_frame=BASE, **params)
-    assert h.node._tf.__class__.__name__ == 'TfTransformSource'
-    assert h.node._tf.buffer.__class__.__module__.startswith('tf2_ros')
-    assert h.node._tf.node.get_name() == 'grasp_detection_tf_listener'
-    assert h.node._tf.thread.is_alive()
+    assert h.node.processor.tf.__class__.__name__ == 'TfTransformSource'
+    assert h.node.processor.tf.buffer.__class__.__module__.startswith('tf2_ros')
+    assert h.node.processor.tf.node.get_name() == 'grasp_detection_tf_listener'
+    assert h.node.processor.tf.thread.is_alive()
     h.wait_connected()
     h.send(None, info_msg(frame=frame))
     return h
@@ -180,11 +180,12 @@ def test_missing_transform_is_no_transform_until_it_comes(harness):
         h.wait_handled(k + 1)
     s = h.stats()
     assert s['dropped'] == {'no_transform': 2} and s['processed'] == 0
-    assert not h.received['pose'] and h.node._worker.is_alive()
+    assert not h.received['pose'] and h.node.frames.thread.is_alive()
 
     tf2_ros.StaticTransformBroadcaster(h.tester).sendTransform(
         camera_pose(now(h).to_msg(), frame, 0.1, 0.1, 0.5))
-    h.spin_until(lambda: h.node._tf.buffer.can_transform(BASE, frame, Time()), timeout=WAIT)
+    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()),
+                 timeout=WAIT)
     send_image(h, now(h), frame)
     pose = h.expect_pose()
     np.testing.assert_allclose(position(pose), expected_position(0.1, 0.1, 0.5), atol=1e-6)
@@ -200,7 +201,8 @@ def test_transform_only_in_the_past_is_not_extrapolated(harness):
     for k in range(10):
         t = Time(nanoseconds=t_now - 2_000_000_000 + k * 100_000_000).to_msg()
         broadcaster.sendTransform(camera_pose(t, frame, 0.0, 0.0, 0.5))
-    h.spin_until(lambda: h.node._tf.buffer.can_transform(BASE, frame, Time()), timeout=WAIT)
+    h.spin_until(lambda: h.node.processor.tf.buffer.can_transform(BASE, frame, Time()),
+                 timeout=WAIT)
     started = time.monotonic()
     send_image(h, now(h), frame)
     h.wait_handled(1)

@@ -84,7 +84,7 @@ def test_debug_image_only_while_subscribed(harness):
     h.expect_pose()
     assert h.stats()['debug_images'] == 0
     h.subscribe_debug()
-    assert h.spin_until(lambda: h.node.debug_pub.get_subscription_count() > 0)
+    assert h.spin_until(lambda: h.node.processor.outputs.debug.get_subscription_count() > 0)
     h.send(image_msg(stamp=(2, 0)))
     assert h.spin_until(lambda: h.received['debug']), h.stats()
     debug = h.received['debug'][-1]
@@ -193,7 +193,7 @@ def test_everything_stamped_zero_uses_the_newest_depth(harness):
     h = harness(depth_source='depth_topic')
     h.wait_connected(depth=True)
     h.send(depth=depth_msg(0.3, stamp=(0, 0)))
-    assert h.spin_until(lambda: len(h.node._depth._msgs) == 1)
+    assert h.spin_until(lambda: len(h.node.processor.depth._msgs) == 1)
     h.send(image_msg(stamp=(0, 0)), info_msg(), depth_msg(0.5, stamp=(0, 0)))
     p = h.expect_pose().pose.position
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)  # the 0.5 m one
@@ -213,8 +213,8 @@ def test_missing_static_transform_skips_the_frame(harness):
     # The static pose (use_tf false) is for camera_optical; an image from another camera has
     # no transform to the target frame.
     h = harness(camera_frame='', use_tf='false')
-    h.node._tf.static = StaticTransform(
-        'world', 'camera_optical', h.node._tf.static.transform)
+    h.node.processor.tf.static = StaticTransform(
+        'world', 'camera_optical', h.node.processor.tf.static.transform)
     h.wait_connected()
     h.send(image_msg(frame='other_camera'), info_msg())
     h.wait_handled(1)
@@ -256,7 +256,7 @@ def test_newest_frame_only(harness):
     h.wait_connected()
     h.send(None, info_msg())
     # Hold the worker off while three frames arrive: only the newest is processed.
-    with h.node._lock:
+    with h.node.frames.lock:
         for i in range(3):
             h.node._on_image(image_msg(stamp=(10 + i, 0)))
     pose = h.expect_pose()
@@ -334,8 +334,8 @@ def test_tracking_keeps_the_target(harness):
     h = harness(**{'tracking.enabled': True, 'tracking.radius': 0.02,
                    'tracking.switch_margin': 0.1})
     h.wait_connected()
-    h.node.tracker.position = np.array([EXPECTED_XYZ[0] + 0.05, EXPECTED_XYZ[1], 0.0])
-    h.node.tracker.stamp = 1.0
+    h.node.processor.tracker.position = np.array([EXPECTED_XYZ[0] + 0.05, EXPECTED_XYZ[1], 0.0])
+    h.node.processor.tracker.stamp = 1.0
     h.send(image_msg(stamp=(1, 0)), info_msg())
     pose = h.expect_pose()
     # The constant model's 2nd grasp (network column 10 = 50 camera px = 5 cm) is tracked.
@@ -405,7 +405,7 @@ def test_integers_and_bools_are_accepted_where_yaml_and_the_cli_produce_them(ros
         assert p.table_height == 0.0 and isinstance(p.table_height, float)
         assert p.plane_normal == (0.0, 0.0, 1.0) and p.use_tf == 'false'
         assert p.tf_timeout == 1.0 and p.camera_pose.xyz == (0.0, 0.0, 1.0)
-        assert isinstance(node._tf, StaticTransformSource)
+        assert isinstance(node.processor.tf, StaticTransformSource)
     finally:
         node.destroy_node()
     with pytest.raises(StartupError, match='outside'):

@@ -11,6 +11,7 @@ from model_fixtures import save_model
 import pytest
 
 from mtg_grasp_ros import grasp_node
+from mtg_grasp_ros.node_outputs import OUTPUT_TOPICS
 from mtg_grasp_ros.node_parameters import PARAMETERS
 
 #: PyYAML: every ROS 2 install has it (launch reads YAML with it), but it is no requirement of
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = 'mtg_grasp_ros'
 LAUNCH = ROOT / 'launch' / 'grasp_detection.launch.py'
 CONFIG = ROOT / 'config' / 'grasp_detection.yaml'
+RVIZ = ROOT / 'config' / 'grasp_detection.rviz'
 #: The params file's node key: the node under any namespace (a plain node name would apply to
 #: /grasp_detection only, not to the node launched with namespace:=...).
 YAML_KEY = f'/**/{grasp_node.NODE_NAME}'
@@ -69,6 +71,13 @@ def launch_calls(name):
             and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == name]
 
 
+def node_calls():
+    """The node actions: ``Node(...)``, or its type chosen at launch (``managed``)."""
+    tree = ast.parse(LAUNCH.read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and keyword(n, 'executable') is not None]
+
+
 def keyword(call, name):
     for kw in call.keywords:
         if kw.arg == name:
@@ -84,7 +93,7 @@ def test_launch_file_parses_and_defines_the_entry_point():
 
 def test_every_executable_is_a_console_script(setup_kwargs):
     scripts = console_scripts(setup_kwargs)
-    nodes = launch_calls('Node')
+    nodes = node_calls()
     assert nodes
     for call in nodes:
         assert ast.literal_eval(keyword(call, 'package')) == PACKAGE
@@ -111,7 +120,7 @@ def test_every_referenced_file_is_installed(setup_kwargs):
 
 
 def test_remappings_are_the_nodes_topics():
-    (call,) = launch_calls('Node')
+    (call,) = node_calls()
     remapped = [ast.literal_eval(pair.elts[0]) for pair in keyword(call, 'remappings').elts]
     assert tuple(remapped) == grasp_node.INPUT_TOPICS
 
@@ -164,3 +173,44 @@ def test_the_node_loads_the_yaml(tmp_path):
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def rviz_displays(config):
+    """Every display of an RViz config (groups flattened)."""
+    todo, found = list(config['Visualization Manager']['Displays']), []
+    while todo:
+        display = todo.pop(0)
+        found.append(display)
+        todo.extend(display.get('Displays', []))
+    return found
+
+
+def launch_default(name):
+    for call in launch_calls('DeclareLaunchArgument'):
+        if ast.literal_eval(call.args[0]) == name:
+            return ast.literal_eval(keyword(call, 'default_value'))
+    raise KeyError(name)
+
+
+def test_rviz_config_shows_the_nodes_topics_and_is_installed(setup_kwargs):
+    """The RViz config parses, names only the node's published topics (and the launch file's
+    default camera image), uses only rviz_default_plugins and vision_msgs_rviz_plugins, and
+    is installed."""
+    config = yaml.safe_load(RVIZ.read_text())
+    assert config['Visualization Manager']['Global Options']['Fixed Frame'] == 'base_link'
+    topics = {}
+    for display in rviz_displays(config):
+        assert display['Class'].split('/')[0] in ('rviz_default_plugins',
+                                                  'vision_msgs_rviz_plugins'), display
+        if 'Topic' in display:
+            topics[display['Class']] = topics.get(display['Class'], []) + [
+                display['Topic']['Value']]
+    node = f'/{grasp_node.NODE_NAME}/'
+    named = [t for values in topics.values() for t in values]
+    outputs = {t[len(node):] for t in named if t.startswith(node)}
+    assert outputs <= set(OUTPUT_TOPICS), outputs - set(OUTPUT_TOPICS)
+    assert outputs == {'debug_image', 'markers', 'grasp_pose', 'detections'}
+    assert set(named) - {node + o for o in outputs} == {launch_default('image')}
+    assert topics['vision_msgs_rviz_plugins/Detection3DArray'] == [node + 'detections']
+    assert topics['rviz_default_plugins/Pose'] == [node + 'grasp_pose']
+    assert 'config/grasp_detection.rviz' in installed_share_files(setup_kwargs)

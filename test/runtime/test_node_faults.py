@@ -14,14 +14,14 @@ from types import SimpleNamespace
 from geometry_msgs.msg import TransformStamped
 from hypothesis import given, HealthCheck, settings, strategies as st
 from node_harness import (EXPECTED_WIDTH, EXPECTED_XYZ, fake_tf2_ros, FX, H, image_msg,
-                          info_msg, W)
+                          info_msg, record_warnings, W)
 import numpy as np
 import pytest
 import rclpy
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS
+from mtg_grasp_ros.grasp_messages import GRASP_ARRAY_FIELDS, vision_msgs_types
 from mtg_grasp_ros.grasp_node import GraspDetectionNode
 from mtg_grasp_ros.image_conversion import (DEPTH_ENCODINGS, image_to_depth, image_to_rgb,
                                             ImageConversionError, RGB_ENCODINGS)
@@ -45,7 +45,9 @@ def stream(h, stamps):
         h.wait_handled(h.stats()['frames_in'] + 1)
 
 
-OUTPUTS = ('pose', 'array', 'poses', 'markers')
+#: The outputs the tester records (~/detections where vision_msgs is installed).
+OUTPUTS = ('pose', 'array', 'poses', 'markers') + (
+    ('detections',) if vision_msgs_types() is not None else ())
 
 
 def wait_for_poses(h, n):
@@ -90,23 +92,6 @@ def expected_position(x, y, z):
     return (x + EXPECTED_XYZ[0] * z / 0.5, y + EXPECTED_XYZ[1] * z / 0.5, 0.0)
 
 
-def record_warnings(h, monkeypatch):
-    """The texts of the warnings the node logs from now on (they are still logged)."""
-    warnings = []
-    logger = h.node.get_logger()
-
-    class Recorder:
-        def __getattr__(self, name):
-            return getattr(logger, name)
-
-        def warning(self, text, **kwargs):
-            warnings.append(text)
-            return logger.warning(text, **kwargs)
-    recorder = Recorder()
-    monkeypatch.setattr(h.node, 'get_logger', lambda: recorder)
-    return warnings
-
-
 # ------------------------------------------------------------------------------ camera
 @pytest.mark.parametrize('outage', ['paused', 'driver_restarted'])
 def test_camera_stops_and_comes_back(harness, outage):
@@ -133,7 +118,7 @@ def test_camera_stops_and_comes_back(harness, outage):
                             timeout=WAIT)
     h.spin_until(lambda: False, timeout=1.5)   # the camera is silent
 
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
     assert h.stats() == before
     assert {k: len(v) for k, v in h.received.items()} == received
     assert h.node.stats.last_published == last_published
@@ -151,7 +136,7 @@ def test_camera_stops_and_comes_back(harness, outage):
     assert s['dropped'] == {}
     p = h.received['pose'][-1].pose.position
     np.testing.assert_allclose((p.x, p.y, p.z), EXPECTED_XYZ, atol=1e-6)
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
 
 def test_camera_info_changes_resolution_mid_stream(harness):
@@ -197,7 +182,7 @@ def test_camera_info_changes_resolution_mid_stream(harness):
     assert (s['frames_in'], s['processed'], s['published']) == (6, 3, 3)
     assert s['dropped'] == {'size_mismatch': 3}
     assert [p.header.stamp.sec for p in h.received['pose']] == [1, 5, 6]
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
 
 # ------------------------------------------------------------------------------ TF
@@ -233,7 +218,7 @@ def test_tf_goes_away_and_comes_back(harness, monkeypatch):
     transforms[key] = corrupt
     stream(h, [5])
     assert h.stats()['dropped'] == {'no_transform': 3, 'bad_transform': 1}
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
     assert len(h.received['pose']) == 1
 
     transforms[key] = looking_down(-0.25, 0.1, 0.8)     # back, the camera moved
@@ -390,7 +375,7 @@ def test_malformed_image_flood(harness):
 
     def settled():
         s = h.stats()
-        return h.node._pending is None and s['frames_in'] == s['processed'] + sum(
+        return not h.node.frames.waiting and s['frames_in'] == s['processed'] + sum(
             s['dropped'].values())
     assert h.spin_until(settled, timeout=WAIT), h.stats()
     h.spin_until(lambda: False, timeout=0.5)    # late deliveries, if any
@@ -400,7 +385,7 @@ def test_malformed_image_flood(harness):
     assert burst_in > 0
     assert set(s['dropped']) <= {'bad_image', 'size_mismatch', 'superseded'}, s
     assert s['processed'] == s['published'] and s['no_grasp'] == 0
-    assert h.node._worker.is_alive()
+    assert h.node.frames.thread.is_alive()
 
     h.send(image_msg(stamp=(5000, 0)))
     assert h.spin_until(lambda: h.received['pose'][-1].header.stamp.sec == 5000,
@@ -577,16 +562,16 @@ def test_shutdown_mid_frame_is_not_a_failed_frame(ros, model):
     node = GraspDetectionNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in params.items()])
     inside, release = threading.Event(), threading.Event()
-    process = node.pipeline.process
+    process = node.processor.pipeline.process
 
     def slow_process(*args, **kwargs):  # holds the worker inside the frame
         inside.set()
         release.wait(10.0)
         return process(*args, **kwargs)
 
-    node.pipeline.process = slow_process
+    node.processor.pipeline.process = slow_process
     try:
-        node._camera_info.update(info_msg())
+        node.processor.camera_info.update(info_msg())
         node._on_image(image_msg())
         assert inside.wait(10.0)
         shutdown = threading.Thread(target=context.shutdown)
@@ -596,8 +581,8 @@ def test_shutdown_mid_frame_is_not_a_failed_frame(ros, model):
             time.sleep(0.01)
         release.set()
         shutdown.join(20.0)
-        node._worker.join(timeout=20.0)
-        assert not context.ok() and not node._worker.is_alive()
+        node.frames.thread.join(timeout=20.0)
+        assert not context.ok() and not node.frames.thread.is_alive()
         assert node.stats.snapshot()['dropped'] == {}
     finally:
         release.set()

@@ -189,6 +189,29 @@ def test_bad_inputs_raise_specific_errors():
     assert describe_exception(KeyError('x'))[0] == 'internal_error'
 
 
+def test_configure_changes_the_settings_and_keeps_the_model():
+    """A live change: top_k, sigmas (-1 goes back to the model's own), the crop; a bad config
+    is refused and the previous one kept."""
+    image = red_image(132, 152)
+    image[300:341, 400:441] = (200, 0, 0)  # a second, less red object
+    predictor = red_predictor(sigma=2.0)
+    pipe = GraspPipeline(predictor, PipelineConfig(top_k=4, min_quality=0.2, sigma_quality=0.0))
+    assert predictor.sigmas == {'quality': 0.0, 'angle': 2.0, 'width': 2.0}
+    assert len(pipe.process(image, CAMERA, TOP_DOWN).grasps) == 2
+    pipe.configure(PipelineConfig(top_k=1, min_quality=0.2, sigma_angle=3.0))
+    assert pipe.predictor is predictor
+    assert predictor.sigmas == {'quality': 2.0, 'angle': 3.0, 'width': 2.0}
+    (grasp,) = pipe.process(image, CAMERA, TOP_DOWN).grasps
+    assert grasp.pixel.col == pytest.approx(132)
+    pipe.configure(PipelineConfig(top_k=4, min_quality=0.2, crop_size=200, crop_x=300,
+                                  crop_y=250))
+    (grasp,) = pipe.process(image, CAMERA, TOP_DOWN).grasps   # only the second object
+    assert grasp.pixel.col > 400
+    with pytest.raises(PipelineConfigError, match='top_k'):
+        pipe.configure(PipelineConfig(top_k=0))
+    assert pipe.config.crop_size == 200
+
+
 def test_invalid_configuration():
     with pytest.raises(PipelineConfigError, match='top_k'):
         PipelineConfig(top_k=0).validate()

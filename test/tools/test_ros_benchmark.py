@@ -387,5 +387,8 @@ def test_end_to_end_three_processes(tmp_path):
                            for m in ('diagnostic_updater', 'diagnostic_msgs'))
     assert r['node_window']['source'] == ('diagnostics' if have_diagnostics else 'log')
     assert '| 30 Hz |' in result.stdout and 'wrote' in result.stdout
+    # The grasps of ~/detections where vision_msgs is installed, else of ~/grasp_pose.
+    topic = 'detections' if importlib.util.find_spec('vision_msgs') else 'grasp_pose'
+    assert f'recording the grasps of /grasp_detection/{topic}' in result.stdout
     assert rp.FASTDDS_PROFILE.name in report['transport']
     assert time.monotonic() - start < 90
