@@ -15,6 +15,7 @@ def bench_json(path, model, table, object_set, node, baseline=None, **settings):
     if baseline:
         summary['baseline'] = {'isolated_success': baseline[0], 'isolated_drops': baseline[1],
                                'clutter_cleared': baseline[2], 'clutter_objects': baseline[3]}
+    settings.setdefault('centring_fraction', 0.3)   # the node's default since it exists
     path.write_text(json.dumps({'settings': {'model': model, 'table': table,
                                              'object_set': object_set, **settings},
                                 'summary': summary}))
@@ -46,11 +47,13 @@ def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
 
 def test_row_names_show_non_default_node_settings():
     assert row_name('baseline', {'model': 'm'}) == 'baseline'
+    # Runs before an option existed: its value then (jaws kept, no centring).
     assert (row_name('node', {'model': 'a/b', 'jaws_in_view': True})
-            == 'a/b, jaws outside view drop')
-    assert (row_name('node', {'model': 'a/b', 'opening_margin': 0.0})  # before the option
-            == 'a/b, jaws outside view keep, margin 0 m')
-    assert row_name('node', {'model': 'a/b', 'jaws_outside_view': 'last'}) == 'a/b'
+            == 'a/b, jaws outside view drop, centring 0')
+    assert (row_name('node', {'model': 'a/b', 'opening_margin': 0.0})
+            == 'a/b, jaws outside view keep, centring 0, margin 0 m')
+    assert row_name('node', {'model': 'a/b', 'jaws_outside_view': 'last',
+                             'centring_fraction': 0.3}) == 'a/b'
 
 
 def test_wilson_interval():
@@ -59,8 +62,17 @@ def test_wilson_interval():
     assert all(math.isnan(v) for v in wilson(0, 0))  # no trials
 
 
+def test_runs_before_grasp_centring_or_without_it_get_their_own_row():
+    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last'}) == 'm, centring 0'
+    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last',
+                             'centring_fraction': 0.0}) == 'm, centring 0'
+    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last',
+                             'centring_fraction': 0.3}) == 'm'
+
+
 def test_runs_avoiding_failed_grasps_get_their_own_node_and_baseline_rows():
-    settings = {'model': 'models/m1', 'jaws_outside_view': 'last', 'avoid_failed': True}
+    settings = {'model': 'models/m1', 'jaws_outside_view': 'last', 'avoid_failed': True,
+                'centring_fraction': 0.3}
     assert row_name('node', settings) == 'models/m1, avoiding failed grasps'
     assert row_name('baseline', settings) == 'baseline, avoiding failed grasps'
     assert row_name('lookahead', settings) == 'lookahead'   # it never sees the failures
