@@ -41,6 +41,7 @@ class StudyRun:
     data: str
     train_views: Optional[int]
     batch_size: int
+    images_per_epoch: Optional[int]    # None: one pass over the train split
     epochs: List[int] = field(default_factory=list)
     val_accuracy: List[float] = field(default_factory=list)
     epoch_cpu_s: List[float] = field(default_factory=list)  # cumulative, per epoch
@@ -77,15 +78,17 @@ def read_run(folder: Path) -> StudyRun:
                    else 'random', network=config['network'], aux=config.get('aux', 'none'),
                    input_size=int(config['input_size']), data=str(config['data']),
                    train_views=_train_views(folder / 'train.log'),
-                   batch_size=int(config['batch_size']))
+                   batch_size=int(config['batch_size']),
+                   images_per_epoch=(int(config['batches_per_epoch']) * int(config['batch_size'])
+                                     if config.get('batches_per_epoch') else None))
     walls = [float(r['train_seconds']) for r in rows]
     run.epochs = [int(r['epoch']) for r in rows]
     run.val_accuracy = [float(r['val_accuracy']) for r in rows]
     total = sum(walls)
     time_file = folder / 'time.txt'
-    if time_file.is_file():
-        user, system = (float(v) for v in time_file.read_text().split()[:2])
-        total = user + system
+    fields = time_file.read_text().split() if time_file.is_file() else []
+    if len(fields) >= 2:  # empty while the run is still going
+        total = float(fields[0]) + float(fields[1])
     scale = total / sum(walls) if sum(walls) > 0 else 0.0
     cumulative = 0.0
     for wall in walls:
@@ -124,7 +127,7 @@ def markdown(runs: List[StudyRun]) -> str:
         lines.append(
             f'| {r.name} | {r.init} | {r.network} ({r.aux}) | {r.input_size} | '
             f'{r.train_views if r.train_views is not None else "?"} | '
-            f'{len(r.epochs)} | {r.cpu_s / 60:.1f} | {_pct(r.best_val)} | '
+            f'{len(r.epochs)} x {r.images_per_epoch or "all"} | {r.cpu_s / 60:.1f} | {_pct(r.best_val)} | '
             f'{_pct(h.get("accuracy"))} | {"" if ratio is None else f"{ratio:.2f}"} | '
             f'{_pct(h.get("off_object"))} |')
     return '\n'.join(lines)

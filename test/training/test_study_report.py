@@ -10,7 +10,7 @@ def make_run(folder, init, walls, accuracies, cpu=None, heldout=None, train_view
     folder.mkdir(parents=True)
     (folder / 'config.json').write_text(json.dumps({
         'data': 'data/x', 'network': 'mtgcnn', 'aux': 'depth', 'input_size': 224,
-        'batch_size': 8, 'init': init}))
+        'batch_size': 8, 'batches_per_epoch': None, 'init': init}))
     rows = ['epoch,val_accuracy,train_seconds']
     rows += [f'{i + 1},{a},{w}' for i, (w, a) in enumerate(zip(walls, accuracies))]
     (folder / 'log.csv').write_text('\n'.join(rows) + '\n')
@@ -41,7 +41,7 @@ def test_without_time_file_the_wall_time_counts_and_a_missing_heldout_is_blank(t
     run = read_run(tmp_path / 'b')
     assert run.init == 'random' and run.cpu_s == 120.0 and run.heldout is None
     line = markdown([run]).splitlines()[-1]
-    assert line == ('| b | random | mtgcnn (depth) | 224 | 96 | 2 | 2.0 | 30.0% |  |  |  |')
+    assert line == ('| b | random | mtgcnn (depth) | 224 | 96 | 2 x all | 2.0 | 30.0% |  |  |  |')
 
 
 def test_command_prints_every_run_and_draws_the_plot(tmp_path, capsys):
