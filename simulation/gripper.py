@@ -170,10 +170,17 @@ class ParallelGripper:
         """Put the open gripper at a pose: ``rotation`` columns = closing, jaw, up axes (world)."""
         if not 0.0 < opening <= self.max_opening + 1e-9:
             raise ValueError(f'opening {opening:.4f} m outside (0, {self.max_opening}]')
+        self.move_to(position, rotation)
+        self._set_joints(opening)
+
+    def move_to(self, position: Sequence[float], rotation: np.ndarray) -> None:
+        """Teleport the gripper frame to a pose (``position`` (3,) m; ``rotation`` 3x3, columns
+        = closing, jaw, up axes in the world), fingers and their motors left as they are (a
+        held object stays between them)."""
         quaternion = Rotation.from_matrix(np.asarray(rotation, dtype=np.float64)).as_quat()
         self.scene.p.resetBasePositionAndOrientation(
-            self.body, list(position), quaternion.tolist(), physicsClientId=self.scene.client)
-        self._set_joints(opening)
+            self.body, [float(v) for v in position], quaternion.tolist(),
+            physicsClientId=self.scene.client)
 
     def collides(self, bodies: Sequence[int], tolerance: float = PLACE_TOLERANCE) -> bool:
         """Whether the gripper, where it is, penetrates any of ``bodies`` by over ``tolerance``."""
