@@ -5,9 +5,12 @@ The eye-in-hand rig of closed-loop grasping (issue 13): a :class:`WristRig` hold
 the home view), the two-finger gripper of :mod:`simulation.gripper` (10 cm fingers, 20 N, the
 grasp trial's close) and a camera rigidly attached to it. The gripper is *kinematic*, as an arm
 under a Cartesian velocity controller: :meth:`WristRig.step` integrates a :class:`Twist`
-(clipped to :class:`RigLimits`), moves the gripper there through the physics steps of ``dt``
-and steps the physics, so objects it runs into are pushed (not a force-limited arm: it never
-stops on contact). The gripper has no visual shapes: the camera never sees its own fingers.
+(clipped to :class:`RigLimits`), teleports the gripper along the straight line
+through the physics steps of ``dt`` and steps the physics, so objects it runs into are pushed
+out of it (not a force-limited arm: it never stops on contact), but a grasped object is not
+carried by it; :meth:`WristRig.lift` moves the fingers with the gripper's motorised lift joint,
+so a grasped object comes along. The gripper has no visual shapes: the camera never sees its
+own fingers.
 
 Frames (world = ``base_link``, REP 103: x forward, y left, z up, metres):
 
@@ -38,7 +41,8 @@ from scipy.spatial.transform import Rotation
 from mtg_grasp_ros.transforms import RigidTransform
 from simulation.camera import SimCamera
 from simulation.grasp_execution import DEFAULT_JAW_SIZE, DEFAULT_MAX_OPENING, MIN_TIP_HEIGHT
-from simulation.gripper import LEFT, ParallelGripper, RIGHT
+from simulation.gripper import (ARM_FORCE, LEFT, LIFT, LIFT_HEIGHT, LIFT_TIME, ParallelGripper,
+                                RIGHT)
 from simulation.scene import Render, TIME_STEP
 from simulation.tabletop import DEFAULT_OBJECT_SIZE, SimulatedScene
 
@@ -275,13 +279,26 @@ class WristRig:
         self.time += steps * TIME_STEP
         return self.gripper.opening()
 
-    def lift(self, height: float = 0.10, speed: float = 0.10, dt: float = 1.0 / 30.0) -> float:
-        """Move straight up ``height`` m at ``speed`` m/s (clipped by the limits and the
-        workspace) in steps of ``dt`` s; returns the height actually risen (m)."""
-        z0 = float(self.position[2])
-        for _ in range(int(math.ceil(height / (speed * dt) - 1e-9))):
-            self.step(dt, Twist((0.0, 0.0, speed)))
-        return float(self.position[2]) - z0
+    def lift(self, height: float = LIFT_HEIGHT, speed: float = LIFT_HEIGHT / LIFT_TIME) -> float:
+        """Lift the gripper straight up ``height`` m (at most to the workspace's top) at
+        ``speed`` m/s with its motorised lift joint, as the grasp trial does: unlike
+        :meth:`step` (kinematic), the fingers move dynamically, so a grasped object comes along.
+        The rig's time advances. Returns the height actually risen (m)."""
+        p, c, body = self.scene.p, self.scene.client, self.gripper.body
+        height = max(0.0, min(float(height), self.config.limits.upper[2] - self.position[2]))
+        p.setJointMotorControl2(body, LIFT, p.POSITION_CONTROL, targetPosition=height,
+                                force=ARM_FORCE, maxVelocity=float(speed), physicsClientId=c)
+        steps = int(round(height / float(speed) / TIME_STEP)) + 12
+        self.scene.world.step(steps)
+        self.time += steps * TIME_STEP
+        risen = float(p.getJointState(body, LIFT, physicsClientId=c)[0])
+        # Fold the joint's travel into the gripper's pose: the fingers stay where they are.
+        self.position = self.position + np.array([0.0, 0.0, risen])
+        self._move_gripper(self.position, self.yaw)
+        p.resetJointState(body, LIFT, 0.0, 0.0, physicsClientId=c)
+        p.setJointMotorControl2(body, LIFT, p.POSITION_CONTROL, targetPosition=0.0,
+                                force=ARM_FORCE, physicsClientId=c)
+        return risen
 
     def holding(self, body: Optional[int] = None) -> bool:
         """Whether ``body`` (default: the first object) touches both fingers."""
