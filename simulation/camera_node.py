@@ -266,9 +266,10 @@ def __getattr__(name: str):  # SimCameraNode, built on first use (imports rclpy)
     raise AttributeError(name)
 
 
-def main(args=None) -> int:
-    """Run the node until shutdown (``args``: rclpy's command line); 1 when it cannot start
-    (the reason is logged), else 0. ``python -m simulation.camera_node``."""
+def spin_node(node_class, name: str, args=None) -> int:
+    """Make ``node_class()`` and spin it until shutdown (``args``: rclpy's command line); 1
+    when it cannot start (the reason logged as ``name``'s fatal line), else 0. The ``main`` of
+    the simulation's nodes."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -276,14 +277,13 @@ def main(args=None) -> int:
     node = None
     code = 0
     try:
-        node = _node_class()()
+        node = node_class()
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # bad parameter, pybullet missing, ...
         if node is None:
-            rclpy.logging.get_logger(NODE_NAME).fatal(
-                f'cannot start: {type(exc).__name__}: {exc}')
+            rclpy.logging.get_logger(name).fatal(f'cannot start: {type(exc).__name__}: {exc}')
             code = 1
         else:
             raise
@@ -292,6 +292,12 @@ def main(args=None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return code
+
+
+def main(args=None) -> int:
+    """Run the node until shutdown (``args``: rclpy's command line); 1 when it cannot start
+    (the reason is logged), else 0. ``python -m simulation.camera_node``."""
+    return spin_node(_node_class(), NODE_NAME, args)
 
 
 if __name__ == '__main__':

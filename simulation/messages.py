@@ -14,6 +14,9 @@ Ground truth (world frame, z up, table at z = 0):
 * ``~/footprints`` (``visualization_msgs/MarkerArray``, :func:`footprints_message`): a DELETEALL
   marker, then per object the convex hull of its footprint as a closed LINE_STRIP 1 mm above the
   table, ``ns`` ``footprint``, ``text`` the object id (it shows in RViz).
+
+Poses for TF: :func:`transform_message` (any frame in any other), :func:`static_transform_message`
+(a camera's optical frame).
 """
 
 from __future__ import annotations
@@ -113,15 +116,21 @@ def footprints_from_message(msg) -> List[Tuple[str, np.ndarray]]:
     return out
 
 
-def static_transform_message(camera: SimCamera, stamp, world_frame: str, frame_id: str):
-    """``geometry_msgs/TransformStamped``: the camera's optical frame ``frame_id`` in
-    ``world_frame`` (for ``/tf_static``)."""
+def transform_message(xyz, quaternion, stamp, parent: str, child: str):
+    """``geometry_msgs/TransformStamped``: frame ``child`` at ``xyz`` (m) and ``quaternion``
+    ``(x, y, z, w)`` in ``parent``."""
     from geometry_msgs.msg import TransformStamped
     t = TransformStamped()
-    t.header.stamp, t.header.frame_id, t.child_frame_id = stamp, world_frame, frame_id
-    x, y, z = camera.xyz
+    t.header.stamp, t.header.frame_id, t.child_frame_id = stamp, parent, child
+    x, y, z = (float(v) for v in xyz)
     t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = x, y, z
-    q = camera.quaternion
+    q = [float(v) for v in quaternion]
     t.transform.rotation.x, t.transform.rotation.y = q[0], q[1]
     t.transform.rotation.z, t.transform.rotation.w = q[2], q[3]
     return t
+
+
+def static_transform_message(camera: SimCamera, stamp, world_frame: str, frame_id: str):
+    """``geometry_msgs/TransformStamped``: the camera's optical frame ``frame_id`` in
+    ``world_frame`` (for ``/tf_static``)."""
+    return transform_message(camera.xyz, camera.quaternion, stamp, world_frame, frame_id)
