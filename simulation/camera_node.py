@@ -99,13 +99,7 @@ def _node_class():
 
         def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
             super().__init__(node_name, **kwargs)
-            for name, default, description in PARAMETERS:
-                from rcl_interfaces.msg import ParameterDescriptor
-                descriptor = ParameterDescriptor(description=description, read_only=True)
-                descriptor.dynamic_typing = isinstance(default, (float, list))
-                self.declare_parameter(name, default, descriptor)
-            p = {name: self.get_parameter(name).value for name, _, _ in PARAMETERS}
-            self.p = p
+            self.p = p = declare_parameters(self, PARAMETERS)
             if p['reliability'] not in RELIABILITIES:
                 raise ValueError(f'reliability must be one of {RELIABILITIES}')
             if not 0.1 <= float(p['rate']) <= 1000:
@@ -258,12 +252,30 @@ def _node_class():
     return SimCameraNode
 
 
-def __getattr__(name: str):  # SimCameraNode, built on first use (imports rclpy)
-    if name == 'SimCameraNode':
-        cls = _node_class()
-        globals()['SimCameraNode'] = cls
-        return cls
-    raise AttributeError(name)
+def lazy_node_class(namespace: dict, class_name: str, factory):
+    """A module ``__getattr__`` that builds ``class_name`` with ``factory()`` on first use and
+    keeps it in ``namespace`` (the module's globals): importing the module needs no rclpy."""
+    def __getattr__(name: str):
+        if name == class_name:
+            namespace[class_name] = factory()
+            return namespace[class_name]
+        raise AttributeError(name)
+    return __getattr__
+
+
+def declare_parameters(node, parameters) -> dict:
+    """Declare ``(name, default, description)`` rows as read-only parameters of ``node``
+    (floats and lists dynamically typed: an integer or a list of ints is accepted); their
+    values by name."""
+    from rcl_interfaces.msg import ParameterDescriptor
+    for name, default, description in parameters:
+        descriptor = ParameterDescriptor(description=description, read_only=True)
+        descriptor.dynamic_typing = isinstance(default, (float, list))
+        node.declare_parameter(name, default, descriptor)
+    return {name: node.get_parameter(name).value for name, _, _ in parameters}
+
+
+__getattr__ = lazy_node_class(globals(), 'SimCameraNode', _node_class)  # SimCameraNode
 
 
 def spin_node(node_class, name: str, args=None) -> int:

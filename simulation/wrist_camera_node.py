@@ -34,7 +34,8 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from simulation.camera_node import RELIABILITIES
+from simulation.camera_node import (declare_parameters, lazy_node_class, RELIABILITIES,
+                                    spin_node)
 from simulation.messages import camera_info_message, image_message, transform_message
 from simulation.objects import parse_object_ids
 from simulation.wrist_rig import CameraMount, RigConfig, RigLimits, Twist, WristRig
@@ -89,7 +90,6 @@ def _config(p: dict) -> RigConfig:
 def _node_class():
     """The rclpy node class (built lazily: importing this module needs no ROS)."""
     from geometry_msgs.msg import TwistStamped
-    from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.node import Node
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
@@ -100,11 +100,7 @@ def _node_class():
 
         def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
             super().__init__(node_name, **kwargs)
-            for name, default, description in PARAMETERS:
-                descriptor = ParameterDescriptor(description=description, read_only=True)
-                descriptor.dynamic_typing = isinstance(default, (float, list))
-                self.declare_parameter(name, default, descriptor)
-            self.p = p = {name: self.get_parameter(name).value for name, _, _ in PARAMETERS}
+            self.p = p = declare_parameters(self, PARAMETERS)
             self.rig = WristRig(_config(p))
             self._command: Optional[Tuple[Twist, float]] = None   # (twist, monotonic time)
             self._image = None
@@ -201,18 +197,12 @@ def _node_class():
     return WristCameraNode
 
 
-def __getattr__(name: str):  # WristCameraNode, built on first use (imports rclpy)
-    if name == 'WristCameraNode':
-        cls = _node_class()
-        globals()['WristCameraNode'] = cls
-        return cls
-    raise AttributeError(name)
+__getattr__ = lazy_node_class(globals(), 'WristCameraNode', _node_class)  # WristCameraNode
 
 
 def main(args=None) -> int:
     """Run the node until shutdown (``args``: rclpy's command line); 1 when it cannot start.
     ``python -m simulation.wrist_camera_node``."""
-    from simulation.camera_node import spin_node
     return spin_node(_node_class(), NODE_NAME, args)
 
 

@@ -91,9 +91,11 @@ def test_images_camera_info_and_tf_follow_the_twist(ros):
         after = images[-1]
         moved = camera_at(after).translation - start.translation
         expected = np.array(SPEED) * COMMAND_S
-        # Roughly the commanded displacement: delivery and the stop timeout shift it by a few cm.
-        assert np.linalg.norm(moved - expected) < 0.03, (moved, expected)
-        assert moved @ expected / np.linalg.norm(expected) ** 2 == pytest.approx(1.0, abs=0.3)
+        # Roughly the commanded displacement, along the command: the last command holds for up
+        # to cmd_timeout after it was sent and a loaded machine delays ticks and deliveries.
+        along = moved @ expected / np.linalg.norm(expected) ** 2
+        assert 0.75 < along < 1.0 + (0.3 + 0.15) / COMMAND_S, (moved, expected)
+        assert np.linalg.norm(moved - along * expected) < 0.005, (moved, expected)
         np.testing.assert_allclose(camera_at(after).rotation, start.rotation, atol=1e-9)
         # Stopped: the last images have the pose the rig has now.
         np.testing.assert_allclose(camera_at(after).translation,
