@@ -127,7 +127,8 @@ def markdown(runs: List[StudyRun]) -> str:
         lines.append(
             f'| {r.name} | {r.init} | {r.network} ({r.aux}) | {r.input_size} | '
             f'{r.train_views if r.train_views is not None else "?"} | '
-            f'{len(r.epochs)} x {r.images_per_epoch or "all"} | {r.cpu_s / 60:.1f} | {_pct(r.best_val)} | '
+            f'{len(r.epochs)} x {r.images_per_epoch or "all"} | {r.cpu_s / 60:.1f} | '
+            f'{_pct(r.best_val)} | '
             f'{_pct(h.get("accuracy"))} | {"" if ratio is None else f"{ratio:.2f}"} | '
             f'{_pct(h.get("off_object"))} |')
     return '\n'.join(lines)
