@@ -82,8 +82,8 @@ class PipelineConfig:
             problems.append('plane_point must be 3 finite numbers')
         if not math.isfinite(self.object_height):
             problems.append('object_height must be finite')
-        if not 0.0 <= self.centring_fraction < 1.0:
-            problems.append('centring_fraction must be in [0, 1)')
+        if not 0.0 <= self.centring_fraction <= 0.99:
+            problems.append('centring_fraction must be in [0, 0.99]')
         if problems:
             raise PipelineConfigError('; '.join(problems))
         return self

@@ -3,7 +3,8 @@
 Reads the ``--json`` files of ``python -m training grasp-bench`` runs (any mix of tables,
 object sets, models and planners) and prints one Markdown table: a row per planner (the node
 planner named by its model path as given, since two exports may share a file name, and by its
-``jaws_outside_view`` and ``opening_margin`` where they differ from the defaults; node and
+``jaws_outside_view``, ``centring_fraction`` (runs before it: 0) and ``opening_margin`` where
+they differ from the defaults; node and
 baseline rows of ``--avoid-failed`` runs say so), a column per
 setting (table, object set) and one for all settings together; each cell is isolated success
 / clutter cleared in percent, with the counts. ``--plot`` draws the same as grouped bars with

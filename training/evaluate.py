@@ -209,8 +209,8 @@ def run(args: argparse.Namespace) -> int:
     from training.samples import DatasetError
 
     try:
-        if args.centring_fraction is not None and not 0.0 <= args.centring_fraction < 1.0:
-            raise ValueError(f'--centring-fraction {args.centring_fraction}: need 0 <= f < 1')
+        if args.centring_fraction is not None and not 0.0 <= args.centring_fraction <= 0.99:
+            raise ValueError('--centring-fraction must be in [0, 0.99], as the node parameter')
         if args.model is not None:
             result, dataset, header = _run_model(args)
         else:

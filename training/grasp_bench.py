@@ -270,8 +270,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.centring_fraction is None:  # recorded in --json as the value used
         args.centring_fraction = PipelineConfig.centring_fraction
-    if not 0.0 <= args.centring_fraction < 1.0:
-        print('error: --centring-fraction must be in [0, 1)', file=sys.stderr)
+    if not 0.0 <= args.centring_fraction <= 0.99:
+        print('error: --centring-fraction must be in [0, 0.99], as the node parameter',
+              file=sys.stderr)
         return 2
     args.objects = min(args.objects, len(heldout_indices(args.object_set)))
     names = list(dict.fromkeys(args.planners))

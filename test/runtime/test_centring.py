@@ -61,3 +61,14 @@ def test_top_grasps_centre_only_when_asked():
     peak = top_grasps(maps)[0]
     assert peak.col < 36
     assert top_grasps(maps, centring_fraction=0.3)[0].col == pytest.approx(49.75, abs=0.75)
+
+
+def test_the_pipeline_takes_centring_fractions_from_0_to_0_99():
+    from mtg_grasp_ros.pipeline import PipelineConfig, PipelineConfigError
+
+    assert PipelineConfig().centring_fraction == 0.3
+    PipelineConfig(centring_fraction=0.0).validate()
+    PipelineConfig(centring_fraction=0.99).validate()
+    for bad in (-0.1, 1.0, float('nan')):
+        with pytest.raises(PipelineConfigError, match='centring_fraction'):
+            PipelineConfig(centring_fraction=bad).validate()
