@@ -115,8 +115,7 @@ def markdown(table: Dict[str, Dict[str, Dict[str, Counts]]]) -> str:
 
 def plot(table: Dict[str, Dict[str, Dict[str, Counts]]], out: Path) -> None:
     """Grouped bars (isolated above, clutter below) with 95% Wilson intervals, to ``out``."""
-    import matplotlib
-    matplotlib.use('Agg')
+    from training.plots import save_figure  # first: sets matplotlib's headless backend (Agg)
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -145,9 +144,7 @@ def plot(table: Dict[str, Dict[str, Dict[str, Counts]]], out: Path) -> None:
     axes[0].legend(fontsize=7, loc='lower left')
     fig.suptitle('grasp-bench (95% Wilson intervals)')
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -46,3 +46,12 @@ def plot_validation_curves(curves: Dict[str, Sequence[Sequence[float]]], out_png
     fig.savefig(out_png)
     plt.close(fig)
     return out_png
+
+
+def save_figure(fig, out: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``out`` (PNG; parent folders created) and close it; returns ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out

@@ -136,8 +136,7 @@ def markdown(runs: List[StudyRun]) -> str:
 
 def plot(runs: List[StudyRun], out: Path) -> None:
     """Validation accuracy per epoch against cumulative CPU minutes, to ``out`` (PNG)."""
-    import matplotlib
-    matplotlib.use('Agg')
+    from training.plots import save_figure  # first: sets matplotlib's headless backend (Agg)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
@@ -152,9 +151,7 @@ def plot(runs: List[StudyRun], out: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title('accuracy per CPU time')
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
