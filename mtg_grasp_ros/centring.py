@@ -15,7 +15,8 @@ and quality. When either end lies farther than the opening from the centre, the 
 quality is not one object seen across (touching neighbours, a long part): the grasp stays.
 
 No library offers this (it is specific to grasp maps), so it is written here: a vectorised
-walk, microseconds per grasp.
+walk, about 0.12 ms per grasp on this project's 2-core CPU (a 200 px opening; ``top_k`` 5:
+about 0.6 ms of a frame).
 """
 
 from __future__ import annotations
