@@ -1,0 +1,81 @@
+"""Probe: the frame rate the simulated wrist camera (``simulation.wrist_camera_node``) reaches.
+
+``python -m tools.wrist_rate_probe [--seconds 10] [--width 640 --height 480] [--no-shadows]``
+runs the node in this process, commands a steady yaw of 0.3 rad/s for ``--seconds`` (the pose
+changes every tick, so every frame is a new render), then nothing for 5 s (the pose stands
+still, so the node republishes its cached image), and prints frames, renders and the rate of
+both phases. No subscriber is needed: the node's own counters say what it published. DDS stays
+on this machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID``
+unless one is set). Loops are bounded by time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+STILL_S = 5.0
+YAW_RATE = 0.3
+
+
+def measure(node, executor, publish, seconds: float) -> tuple:
+    """Spin ``node`` with ``executor`` for ``seconds``, calling ``publish()`` each turn (None:
+    nothing); the node's (frames, renders) published meanwhile."""
+    frames, renders = node.frames, node.renders
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if publish is not None:
+            publish()
+        executor.spin_once(timeout_sec=0.01)
+    return node.frames - frames, node.renders - renders
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m tools.wrist_rate_probe',
+                                     description=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('--seconds', type=float, default=10.0, help='moving phase (s, 10)')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--no-shadows', action='store_true', help='render without shadows')
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= 300:
+        parser.error('--seconds must be in (0, 300]')
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    os.environ.setdefault('ROS_DOMAIN_ID', str(90 + os.getpid() % 60))
+
+    import rclpy
+    from geometry_msgs.msg import TwistStamped
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from simulation.wrist_camera_node import WristCameraNode
+
+    context = rclpy.Context()  # its own: works beside any other rclpy user of the process
+    rclpy.init(context=context)
+    node = WristCameraNode(context=context, parameter_overrides=[
+        Parameter('width', value=args.width), Parameter('height', value=args.height),
+        Parameter('shadows', value=not args.no_shadows)])
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        pub = node.create_publisher(TwistStamped, 'wrist_camera/cmd_twist', 10)
+        msg = TwistStamped()
+        msg.header.frame_id = 'base_link'
+        msg.twist.angular.z = YAW_RATE
+        moving = measure(node, executor, lambda: pub.publish(msg), args.seconds)
+        still = measure(node, executor, None, STILL_S)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    size = f'{args.width}x{args.height}, shadows {"off" if args.no_shadows else "on"}'
+    print(f'{size}: moving {moving[0]} frames ({moving[0] / args.seconds:.1f} Hz), '
+          f'{moving[1]} renders in {args.seconds:g} s; standing still {still[0]} frames '
+          f'({still[0] / STILL_S:.1f} Hz), {still[1]} renders in {STILL_S:g} s')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
