@@ -183,21 +183,24 @@ class GraspServo:
             self.start_time = self.phase_time = t
         position = np.asarray(tool.translation, dtype=np.float64)
         if self.state is ServoState.APPROACH:
-            if target is not None:
+            too_close = (self.target is not None
+                         and position[2] - self.target.z < g.replan_height)
+            if target is not None and not too_close:  # a detection from too close: ignored
                 self.target, self.target_time = target, t
             last = self.start_time if self.target_time is None else self.target_time
-            if t - last > g.lost_timeout:
+            too_close = (self.target is not None
+                         and position[2] - self.target.z < g.replan_height)
+            if not too_close and t - last > g.lost_timeout:
                 self._enter(ServoState.FAILED, t, 'target lost' if self.target else 'no target')
                 return Twist()
-            if self.target is None or t - last > g.hold_timeout:
+            if self.target is None or (not too_close and t - last > g.hold_timeout):
                 return Twist()
             pregrasp = self.target.position + [0.0, 0.0, g.pregrasp_height]
             error = pregrasp - position
-            height = position[2] - self.target.z
             at_pregrasp = (float(np.linalg.norm(error[:2])) < g.xy_tolerance
                            and abs(error[2]) < g.z_tolerance
                            and abs(yaw_error(self.target.yaw, tool_yaw(tool))) < g.yaw_tolerance)
-            if at_pregrasp or height < g.replan_height:
+            if at_pregrasp or too_close:
                 self._enter(ServoState.FINAL, t)
             else:
                 return self._hold_on(tool, pregrasp)
