@@ -73,7 +73,8 @@ class ServoGains:
     command's norm) and ``max_yaw_rate`` (rad/s): speed limits; ``pregrasp_height``: the
     pre-grasp's tool origin above the grasp centre; ``replan_height``: below this height above
     the target the target freezes (the camera sees too little); ``xy_tolerance``,
-    ``z_tolerance``, ``yaw_tolerance``: "at the pre-grasp"; ``final_speed``: the final descent
+    ``z_tolerance``, ``yaw_tolerance``: "at the pre-grasp"; ``final_tolerance``: the final
+    descent's end short of its goal height; ``final_speed``: the final descent
     (m/s); ``grasp_offset``: the fingertips' final height relative to the grasp centre (m;
     negative = deeper); ``close_time``: held still while closing (s); ``lift_height``,
     ``lift_speed``; ``hold_timeout``: stale target -> hold still; ``lost_timeout``: no target
@@ -90,6 +91,7 @@ class ServoGains:
     xy_tolerance: float = 0.004
     z_tolerance: float = 0.01
     yaw_tolerance: float = 0.05
+    final_tolerance: float = 0.002
     final_speed: float = 0.05
     grasp_offset: float = 0.0
     close_time: float = 0.5
@@ -102,8 +104,8 @@ class ServoGains:
     def __post_init__(self) -> None:
         positive = ('k_xy', 'k_z', 'k_yaw', 'max_linear', 'max_yaw_rate', 'pregrasp_height',
                     'replan_height', 'xy_tolerance', 'z_tolerance', 'yaw_tolerance',
-                    'final_speed', 'close_time', 'lift_height', 'lift_speed', 'hold_timeout',
-                    'lost_timeout')
+                    'final_tolerance', 'final_speed', 'close_time', 'lift_height', 'lift_speed',
+                    'hold_timeout', 'lost_timeout')
         bad = [name for name in positive if not getattr(self, name) > 0]
         if bad:
             raise ValueError(f'servo gains must be > 0: {bad}')
@@ -207,7 +209,7 @@ class GraspServo:
         if self.state is ServoState.FINAL:
             goal = self.target.position + [0.0, 0.0, g.grasp_offset]
             goal[2] = max(goal[2], g.min_height)
-            if position[2] - goal[2] <= g.z_tolerance / 2:
+            if position[2] - goal[2] <= g.final_tolerance:
                 self._enter(ServoState.CLOSE, t)
             else:
                 vz = -min(g.final_speed, g.k_z * (position[2] - goal[2]))

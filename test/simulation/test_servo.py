@@ -129,7 +129,7 @@ def test_follows_a_moving_target_and_freezes_it_below_the_replan_height():
     frozen = servo.target
     tool.step(servo.update(tool.pose(), GraspTarget(0.3, 0.3, 0.0, 1.0), 1.5))
     assert servo.state is ServoState.FINAL and servo.target == frozen
-    twists, _ = run(servo, tool, GraspTarget(0.3, 0.3, 0.0, 1.0), 2.0, t0=1.51,
+    twists, _ = run(servo, tool, GraspTarget(0.3, 0.3, 0.0, 1.0), 5.0, t0=1.51,
                     stop=lambda s: s is not ServoState.FINAL)
     assert servo.target == frozen and servo.state is ServoState.CLOSE
     assert tool.position[0] == pytest.approx(frozen.x, abs=1e-3)
