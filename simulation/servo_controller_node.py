@@ -1,0 +1,157 @@
+"""The reference closed-loop grasp controller as a ROS 2 node (issue 13; an example, not runtime).
+
+``python -m simulation.servo_controller_node`` (node ``servo_controller``) consumes the grasp
+node's ``~/detections`` (``vision_msgs/Detection3DArray``, layout in the README; remap
+``detections`` to e.g. ``/mtg_grasp_node/detections``) and drives the wrist rig's
+``~/cmd_twist`` (remap ``cmd_twist`` to ``/wrist_camera/cmd_twist``) with the
+:class:`~simulation.servo.GraspServo` of :mod:`simulation.servo`, on a timer at ``rate`` Hz
+(>= 100):
+
+* **target**: the detection with the id of the previous target when there is one (the grasp
+  node's ``tracking.enabled: true`` keeps ids along a grasp), else the first (the best); its
+  pose (``frame_id`` must be ``base_frame``: set the grasp node's ``target_frame`` to it;
+  others are ignored with a warning) becomes a :class:`~simulation.servo.GraspTarget` (yaw of
+  the closing axis = pose x about ``base_frame`` z, opening = ``bbox.size.x``);
+* **tool pose**: the newest ``base_frame -> tool_frame`` transform on /tf (tf2 ``Buffer``);
+  without one the node publishes zero twists;
+* **outputs**: ``cmd_twist`` (``geometry_msgs/TwistStamped`` in ``base_frame``, every tick),
+  ``~/gripper`` (``std_msgs/String``: 'open' / 'close', on every change of the servo's
+  gripper command) and ``~/state`` (``std_msgs/String``: the servo's phase, on change).
+
+The wrist camera node does not act on ``~/gripper`` yet: CLOSE holds still and LIFT rises
+kinematically there (the object stays); the ROS-free trial (:mod:`simulation.closed_loop`) does
+close and lift. Parameters: ``rate``, ``base_frame``, ``tool_frame`` and every
+:class:`~simulation.servo.ServoGains` field (read-only; :data:`PARAMETERS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+import math
+import sys
+from typing import Any, Optional, Sequence, Tuple
+
+from mtg_grasp_ros.transforms import RigidTransform
+from simulation.camera_node import declare_parameters, lazy_node_class, spin_node
+from simulation.servo import GraspServo, GraspTarget, ServoGains
+
+NODE_NAME = 'servo_controller'
+
+#: ``(name, default, description)`` of every (read-only) parameter of the node.
+PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
+    ('rate', 100.0, 'control ticks per second (twist commands)'),
+    ('base_frame', 'base_link', 'world frame: detections and commands are in it'),
+    ('tool_frame', 'gripper_tool', 'the gripper tool frame (x closing, z approach)'),
+) + tuple((f.name, float(f.default), f'ServoGains.{f.name} (simulation/servo.py)')
+          for f in fields(ServoGains))
+
+
+def quaternion_yaw(x: float, y: float, z: float, w: float) -> float:
+    """Yaw (rad) about z of the rotated x axis of quaternion (x, y, z, w)."""
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
+def target_of(detection) -> GraspTarget:
+    """The :class:`GraspTarget` of one ``vision_msgs/Detection3D`` of the grasp node."""
+    result = detection.results[0]
+    p, q = result.pose.pose.position, result.pose.pose.orientation
+    return GraspTarget(p.x, p.y, p.z, quaternion_yaw(q.x, q.y, q.z, q.w),
+                       float(detection.bbox.size.x), float(result.hypothesis.score))
+
+
+def choose(detections: Sequence, tracked_id: Optional[str]) -> Optional[Any]:
+    """The detection with ``tracked_id``, else the first (the best); None for none."""
+    usable = [d for d in detections if d.results]
+    for d in usable:
+        if tracked_id is not None and d.id == tracked_id:
+            return d
+    return usable[0] if usable else None
+
+
+def _node_class():
+    """The rclpy node class (built lazily: importing this module needs no ROS)."""
+    from geometry_msgs.msg import TwistStamped
+    from rclpy.node import Node
+    from rclpy.time import Time
+    from std_msgs.msg import String
+    from vision_msgs.msg import Detection3DArray
+
+    class ServoControllerNode(Node):
+        """See the module docstring; ``**kwargs`` go to :class:`rclpy.node.Node`. Raises
+        ValueError for bad gains, ImportError without tf2_ros."""
+
+        def __init__(self, node_name: str = NODE_NAME, **kwargs) -> None:
+            super().__init__(node_name, **kwargs)
+            import tf2_ros
+
+            self.p = p = declare_parameters(self, PARAMETERS)
+            if not 1.0 <= float(p['rate']) <= 2000.0:
+                raise ValueError('rate must be in [1, 2000] Hz')
+            self.servo = GraspServo(ServoGains(**{f.name: float(p[f.name])
+                                                  for f in fields(ServoGains)}))
+            self.buffer = tf2_ros.Buffer()
+            self.listener = tf2_ros.TransformListener(self.buffer, self)
+            self._target: Optional[GraspTarget] = None   # newest, not yet given to the servo
+            self._tracked_id: Optional[str] = None
+            self._said: Tuple[str, str] = ('', '')
+            self.ticks = 0
+            self.cmd_pub = self.create_publisher(TwistStamped, 'cmd_twist', 10)
+            self.gripper_pub = self.create_publisher(String, '~/gripper', 10)
+            self.state_pub = self.create_publisher(String, '~/state', 10)
+            self.create_subscription(Detection3DArray, 'detections', self._on_detections, 10)
+            self.create_timer(1.0 / float(p['rate']), self._tick)
+            self._Time, self._String, self._Twist = Time, String, TwistStamped
+
+        def _on_detections(self, msg) -> None:
+            if msg.header.frame_id != self.p['base_frame']:
+                self.get_logger().warning(
+                    f'detections in {msg.header.frame_id!r} ignored: set the grasp node '
+                    f'target_frame to {self.p["base_frame"]!r}', throttle_duration_sec=5.0)
+                return
+            chosen = choose(msg.detections, self._tracked_id)
+            if chosen is not None:
+                self._target, self._tracked_id = target_of(chosen), chosen.id
+
+        def tool_pose(self) -> Optional[RigidTransform]:
+            """The newest base -> tool transform, or None."""
+            try:
+                tf = self.buffer.lookup_transform(self.p['base_frame'], self.p['tool_frame'],
+                                                  self._Time())
+            except Exception:  # tf2 raises several types: no transform yet
+                return None
+            return RigidTransform.from_msg(tf.transform)
+
+        def _tick(self) -> None:
+            now = self.get_clock().now()
+            tool = self.tool_pose()
+            msg = self._Twist()
+            msg.header.stamp, msg.header.frame_id = now.to_msg(), self.p['base_frame']
+            if tool is not None:
+                target, self._target = self._target, None
+                twist = self.servo.update(tool, target, now.nanoseconds * 1e-9)
+                (msg.twist.linear.x, msg.twist.linear.y,
+                 msg.twist.linear.z) = twist.linear
+                msg.twist.angular.z = twist.yaw_rate
+            self.cmd_pub.publish(msg)
+            self.ticks += 1
+            said = (self.servo.state.value, self.servo.gripper)
+            if said != self._said:
+                self.state_pub.publish(self._String(data=said[0]))
+                self.gripper_pub.publish(self._String(data=said[1]))
+                self.get_logger().info(f'{said[0]} (gripper {said[1]}) {self.servo.reason}')
+                self._said = said
+
+    return ServoControllerNode
+
+
+__getattr__ = lazy_node_class(globals(), 'ServoControllerNode', _node_class)
+
+
+def main(args=None) -> int:
+    """Run the node until shutdown; 1 when it cannot start.
+    ``python -m simulation.servo_controller_node``."""
+    return spin_node(_node_class(), NODE_NAME, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
