@@ -18,9 +18,11 @@ node's ``~/detections`` (``vision_msgs/Detection3DArray``, layout in the README;
   ``~/gripper`` (``std_msgs/String``: 'open' / 'close', on every change of the servo's
   gripper command) and ``~/state`` (``std_msgs/String``: the servo's phase, on change).
 
-The wrist camera node does not act on ``~/gripper`` yet: CLOSE holds still and LIFT rises
-kinematically there (the object stays); the ROS-free trial (:mod:`simulation.closed_loop`) does
-close and lift. Parameters: ``rate``, ``base_frame``, ``tool_frame`` and every
+The wrist camera node acts on ``~/gripper`` when remapped to it (run it with
+``--ros-args -r wrist_camera/gripper:=servo_controller/gripper``): 'close' closes its fingers
+and, while closed, LIFT's upward twist rises on the gripper's motorised lift joint, so a grasped
+object comes along (its ``~/holding`` says whether the object is between the fingers).
+Parameters: ``rate``, ``base_frame``, ``tool_frame`` and every
 :class:`~simulation.servo.ServoGains` field (read-only; :data:`PARAMETERS`).
 """
 

@@ -16,7 +16,22 @@ held-out object, the camera rigidly on its wrist) and, on a timer at ``rate`` Hz
    intrinsics, no distortion), ``frame_id`` the camera **optical** frame;
 3. broadcasts ``base_frame -> tool_frame`` on /tf at the same stamp (``tf2_ros``
    TransformBroadcaster), so an image's camera pose is a tf2 lookup at its stamp;
-   ``tool_frame -> frame_id`` (the fixed mount) is on /tf_static (StaticTransformBroadcaster).
+   ``tool_frame -> frame_id`` (the fixed mount) is on /tf_static (StaticTransformBroadcaster);
+4. publishes ``~/holding`` (``std_msgs/Bool``: :meth:`WristRig.holding`, the object touching
+   both fingers) on every change and at least once a second.
+
+The gripper follows ``~/gripper`` (``std_msgs/String``): 'open' -> :meth:`WristRig.open` (at
+once), 'close' -> :meth:`WristRig.close` (force-limited, until the fingers stall or shut: up to
+0.3 s simulated, a few ms of wall time); any other value is ignored with one warning per value.
+A command is applied at the start of the next tick (the callback only stores it), so the rig is
+touched by the tick alone; the blocking close delays that tick's frame by its wall time. The
+reference controller publishes on ``/servo_controller/gripper``: run this node with
+``--ros-args -r wrist_camera/gripper:=servo_controller/gripper``. **While closed**, a twist
+with an upward ``linear.z`` > 0 lifts with the gripper's motorised lift joint
+(:meth:`WristRig.lift` by ``vz * dt`` at ``vz``, after the speed limit) so a grasped object
+comes along (kinematic steps do not carry it); that tick's x, y and yaw are ignored (the rig
+cannot carry an object sideways). Other twists while closed, and every twist while open, are
+kinematic steps as above.
 
 Where tf2_ros is not installed (the PyPI wheels alone) the node says so once and publishes the
 images without TF. Frames and the mount: :mod:`simulation.wrist_rig`. Rendering costs ~10-30 ms
@@ -39,6 +54,11 @@ from simulation.camera_node import (declare_parameters, lazy_node_class, RELIABI
 from simulation.messages import camera_info_message, image_message, transform_message
 from simulation.objects import parse_object_ids
 from simulation.wrist_rig import CameraMount, RigConfig, RigLimits, Twist, WristRig
+
+#: The ``~/gripper`` commands the node acts on.
+GRIPPER_COMMANDS = ('open', 'close')
+#: ``~/holding`` is republished at least this often (s), besides on every change.
+HOLDING_PERIOD = 1.0
 
 NODE_NAME = 'wrist_camera'
 #: The longest step (s) one tick integrates: after a stall the gripper does not jump.
@@ -93,6 +113,7 @@ def _node_class():
     from rclpy.node import Node
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Bool, String
 
     class WristCameraNode(Node):
         """See the module docstring; ``**kwargs`` go to :class:`rclpy.node.Node`. Raises
@@ -115,6 +136,13 @@ def _node_class():
             self.image_pub = self.create_publisher(Image, 'camera/color/image_raw', qos)
             self.info_pub = self.create_publisher(CameraInfo, 'camera/color/camera_info', qos)
             self.create_subscription(TwistStamped, '~/cmd_twist', self._on_twist, 10)
+            self.closed = False            # the last gripper command applied was 'close'
+            self._gripper: Optional[str] = None   # received, not yet applied by the tick
+            self._unknown: set = set()     # gripper commands already warned about
+            self.create_subscription(String, '~/gripper', self._on_gripper, 10)
+            self.holding_pub = self.create_publisher(Bool, '~/holding', 10)
+            self._holding: Optional[Tuple[bool, float]] = None   # (published, monotonic time)
+            self._Bool = Bool
             self._info = camera_info_message(self.rig.camera(), frame_id=p['frame_id'])
             self.tf = self._start_tf()
             self.create_timer(1.0 / float(p['rate']), self._tick)
@@ -156,12 +184,50 @@ def _node_class():
                 return
             self._command = (twist, time.monotonic())
 
+        def _on_gripper(self, msg) -> None:
+            if msg.data in GRIPPER_COMMANDS:
+                self._gripper = msg.data
+            elif msg.data not in self._unknown:
+                self._unknown.add(msg.data)
+                self.get_logger().warning(
+                    f'~/gripper {msg.data!r} ignored: expected one of {GRIPPER_COMMANDS}')
+
+        def _apply_gripper(self) -> None:
+            command, self._gripper = self._gripper, None
+            if command == 'close':
+                gap = self.rig.close()
+                self.closed = True
+                self.get_logger().info(f'gripper closed: gap {gap * 1000:.1f} mm, holding '
+                                       f'{self.rig.holding()}')
+            elif command == 'open':
+                self.rig.open()
+                self.closed = False
+                self.get_logger().info('gripper opened')
+
+        def _move(self, dt: float, twist: Twist) -> None:
+            """Kinematic step, or the lift joint while closed and commanded up."""
+            vz = self.rig.config.limits.clip(twist).linear[2]
+            if self.closed and vz > 0 and dt > 0:
+                self.rig.lift(vz * dt, vz)
+            else:
+                self.rig.step(dt, twist)
+
+        def _publish_holding(self, now: float) -> None:
+            holding = self.rig.holding()
+            last = self._holding
+            if last is None or last[0] != holding or now - last[1] >= HOLDING_PERIOD:
+                self.holding_pub.publish(self._Bool(data=holding))
+                self._holding = (holding, now)
+
         def _tick(self) -> None:
+            if self._gripper is not None:
+                self._apply_gripper()
             now = time.monotonic()
             dt, self._last_tick = min(now - self._last_tick, MAX_DT), now
             command = self._command
             fresh = command is not None and now - command[1] <= float(self.p['cmd_timeout'])
-            self.rig.step(dt, command[0] if fresh else Twist())
+            self._move(dt, command[0] if fresh else Twist())
+            self._publish_holding(now)
             stamp = self.get_clock().now().to_msg()
             pose = (*self.rig.position, self.rig.yaw)
             if self._image is None or pose != self._rendered_at:
