@@ -44,10 +44,12 @@ class PlaneTexture:
     angle: float
     offset: Tuple[float, float]
 
-    def image_to_texels(self, camera: SimCamera, size: int, height: float = 0.0) -> np.ndarray:
+    def image_to_texels(self, camera: SimCamera, size: int, height: float = 0.0,
+                        wrap: bool = True) -> np.ndarray:
         """3x3 homography from image pixels (column, row) to texel coordinates of the tile
         resized to ``size`` px, through the plane z = ``height`` (where each pixel's ray meets
-        it; exact for the table's pixels at height 0)."""
+        it; exact for the table's pixels at height 0). ``wrap``: shifted by whole mirror periods
+        near the view's centre (for a repeated tile); False: the tile's own coordinates."""
         a = camera.rotation @ np.linalg.inv(camera.intrinsics)  # pixel -> ray direction
         cx, cy, cz = camera.position
         cz -= height
@@ -58,6 +60,8 @@ class PlaneTexture:
         to_tile = np.array([[c * scale, s * scale, self.offset[0] * scale],
                             [-s * scale, c * scale, self.offset[1] * scale], [0.0, 0.0, 1.0]])
         homography = to_tile @ to_table
+        if not wrap:
+            return homography
         # Shift by whole mirror periods so the view's texel coordinates stay small (OpenCV's
         # warps keep them in 16 bits).
         centre = homography @ np.array([camera.width / 2.0, camera.height / 2.0, 1.0])

@@ -173,6 +173,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                             'above the table, tilted up to 30 deg, 35-60 deg vertical field of '
                             "view, rendered as the node's centred square crop at --image-size; "
                             'the others are Jacquard-like (top-down, framed on the object)')
+    looks.add_argument('--distractors', type=probability, default=0.0, metavar='P',
+                       help='share of views with 1-5 flat shapes (stains, prints, tape, paper; '
+                            '2-15 cm, dark half the time) painted on the support around the '
+                            'objects as negatives: no depth, no shadow, no label (default 0)')
     looks.add_argument('--sensor-effects', action=argparse.BooleanOptionalAction, default=True,
                        help='degrade the written RGB like a camera (blur, Gaussian noise, JPEG '
                             're-encoding at quality 35-95; never depth or mask; default: on)')
@@ -215,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
                          trials=args.trials, seed=args.seed, opening=args.opening,
                          looks=args.looks, robot_views=args.robot_views,
                          sensor_effects=args.sensor_effects, clutter=args.clutter,
-                         clutter_objects=args.clutter_objects)
+                         clutter_objects=args.clutter_objects,
+                         distractors=args.distractors)
     # Clutter neighbours come from the whole split (never held-out ones in a train run).
     pool = select_objects(catalogue, args.split, None, args.seed)
     summary = generate(specs, config, workers=min(args.workers, len(specs)),

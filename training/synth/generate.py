@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import numpy as np
 
+from simulation.distractors import random_distractors, table_light
 from simulation.gripper import build_grippers
 from simulation.objects import ObjectSpec
 from simulation.scene import random_quaternion, Scene
@@ -50,6 +51,10 @@ from training.synth.writer import SUFFIXES, write_view
 OBJECT_SIZE_RANGE = (0.05, 0.13)
 #: A view whose object covers less of the image than this is redrawn (rolled out of view).
 MIN_MASK_FRACTION = 0.005
+
+
+#: The last seed word of a view's distractor generator: object_rng(seed, index, attempt, it).
+DISTRACTOR_STREAM = 0xD1
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class SynthConfig:
     #: Share of clutter views and their largest number of neighbours (:mod:`.clutter`).
     clutter: float = 0.0
     clutter_objects: int = 4
+    #: Share of views with flat distractors printed on the support (simulation.distractors).
+    distractors: float = 0.0
 
     @property
     def max_attempts(self) -> int:
@@ -96,6 +103,8 @@ class ViewRecord:
     write_s: float
     #: clutter (bool), neighbours (ids), object_grasps (per id), neighbour_failures.
     clutter: dict = field(default_factory=dict)
+    #: Flat distractor shapes painted on the support (0: none).
+    distractors: int = 0
 
 
 @dataclass
@@ -147,12 +156,14 @@ def generate_object(spec: ObjectSpec, config: SynthConfig,
         plans = clutter.draw_neighbours(  # its own generator: --clutter 0 draws nothing extra
             object_rng(config.seed, spec.index, attempt, clutter.CLUTTER_STREAM),
             config.clutter, config.clutter_objects, pool, spec, config.looks)
+        # Its own generator too: --distractors 0 draws nothing extra.
+        distract_rng = object_rng(config.seed, spec.index, attempt, DISTRACTOR_STREAM)
         with Scene() as scene:
             if scale is None:
                 scale = float(target_size / max(float(scene.native_extent(spec.path).max()),
                                                 1e-4))
             result = _simulate_view(scene, spec, config, view_rng, scale, object_rgb,
-                                    object_texture, record, plans)
+                                    object_texture, record, plans, distract_rng)
         if result is None:
             continue
         view = len(record.views)
@@ -170,10 +181,12 @@ def generate_object(spec: ObjectSpec, config: SynthConfig,
 
 def _simulate_view(scene: Scene, spec: ObjectSpec, config: SynthConfig,
                    rng: np.random.Generator, scale: float, object_rgb, object_texture,
-                   record: ObjectRecord, plans=None) -> Optional[tuple]:
+                   record: ObjectRecord, plans=None,
+                   distract_rng: Optional[np.random.Generator] = None) -> Optional[tuple]:
     """One attempt: drop, settle, render, try grasps. None when it yields no usable view.
 
-    ``plans``: the neighbours of a clutter view (:func:`.clutter.draw_neighbours`), or None."""
+    ``plans``: the neighbours of a clutter view (:func:`.clutter.draw_neighbours`), or None;
+    ``distract_rng``: the generator of the view's flat distractors (with config.distractors)."""
     t0 = time.perf_counter()
     body = scene.drop(spec.path, scale, random_quaternion(rng))
     if not scene.settle([body]):  # still rolling after 4 s: trials would start from a moving one
@@ -192,6 +205,13 @@ def _simulate_view(scene: Scene, spec: ObjectSpec, config: SynthConfig,
     if paint is not None:  # rich looks: support and object textures at their true size
         rgb = paint.apply(rgb, seg, depth, camera, scene.table, body)
     rgb = clutter.paint_neighbours(rgb, seg, depth, camera, neighbours, config.looks)
+    shapes = 0
+    if distract_rng is not None and distract_rng.random() < config.distractors:
+        # Negatives: painted on the table's pixels only, so no label and quality 0 there.
+        printed = random_distractors(distract_rng, centre[:2], extent)
+        shapes = printed.count
+        rgb = printed.paint(rgb, seg == scene.table, table_light(render.rgb, look.table_rgb),
+                            camera)
     masks = [render.mask(b) for b in bodies]
     mask = np.where(np.any(masks, axis=0), 255, 0).astype(np.uint8)
     scene_s = time.perf_counter() - t0
@@ -216,7 +236,8 @@ def _simulate_view(scene: Scene, spec: ObjectSpec, config: SynthConfig,
                 reasons=dict(sorted(out.reasons.items())), sampler=asdict(out.sampler),
                 validation=asdict(out.validation), camera=camera.to_dict(), scale=scale,
                 scene_s=scene_s, trial_s=trial_s,
-                clutter=clutter.view_info(spec, neighbours, plans is not None, out))
+                clutter=clutter.view_info(spec, neighbours, plans is not None, out),
+                distractors=shapes)
     return rgb, depth, stereo, mask, grasps, info
 
 

@@ -43,6 +43,7 @@ def summarise(records: Sequence[Any], config: Any, wall: float,
                                      if 0 < len(r.views) < config.views],
         'object_ids': [r.object_id for r in records if r.views],
         'views': len(views),
+        'distractor_views': sum(1 for v in views if getattr(v, 'distractors', 0)),
         'view_attempts': sum(r.attempts for r in records),
         'grasps': int(sum(per_view)),
         'grasps_per_view': {
@@ -70,6 +71,8 @@ def views_table(records: Sequence[Any]) -> list:
              'grasps': v.grasps, 'trials': v.trials, 'successes': v.successes,
              'reasons': v.reasons, 'sampler': v.sampler, 'validation': v.validation,
              'scale': v.scale, **v.clutter,
+             # Only when drawn, so runs without --distractors write the files they always did.
+             **({'distractors': v.distractors} if getattr(v, 'distractors', 0) else {}),
              'camera': v.camera} for r in records for v in r.views]
 
 
@@ -88,7 +91,9 @@ def format_summary(summary: dict) -> str:
            if summary['objects_without_grasps'] else ''),
         *(f'FAILED {k}: {v}' for k, v in summary['objects_failed'].items()),
         f"views: {summary['views']} ({summary['view_attempts']} attempts, "
-        f"{summary['clutter_views']} clutter views)",
+        f"{summary['clutter_views']} clutter views"
+        + (f", {summary['distractor_views']} with flat distractors"
+           if summary.get('distractor_views') else '') + ')',
         f"grasps per view: mean {g['mean']:.1f}, min {g['min']}, max {g['max']} "
         f"({summary['grasps']} in all)",
         f"trials: {summary['trials']} ({summary['trial_successes']} successful) + "
