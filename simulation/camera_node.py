@@ -280,8 +280,9 @@ __getattr__ = lazy_node_class(globals(), 'SimCameraNode', _node_class)  # SimCam
 
 def spin_node(node_class, name: str, args=None) -> int:
     """Make ``node_class()`` and spin it until shutdown (``args``: rclpy's command line); 1
-    when it cannot start (the reason logged as ``name``'s fatal line), else 0. The ``main`` of
-    the simulation's nodes."""
+    when it cannot start (the reason logged as ``name``'s fatal line), else 0 (also when a
+    callback fails because SIGINT has just shut the context down). The ``main`` of the
+    simulation's nodes."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -297,8 +298,10 @@ def spin_node(node_class, name: str, args=None) -> int:
         if node is None:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {type(exc).__name__}: {exc}')
             code = 1
-        else:
+        elif rclpy.ok():
             raise
+        # else: SIGINT shut the context down while a callback was publishing ("publisher's
+        # context is invalid"): a clean stop.
     finally:
         if node is not None:
             node.destroy_node()

@@ -14,9 +14,15 @@ node's ``~/detections`` (``vision_msgs/Detection3DArray``, layout in the README;
   the closing axis = pose x about ``base_frame`` z, opening = ``bbox.size.x``);
 * **tool pose**: the newest ``base_frame -> tool_frame`` transform on /tf (tf2 ``Buffer``);
   without one the node publishes zero twists;
+* **start**: the servo starts at the first ``detections`` message (empty or not): until then
+  the node publishes zero twists, so the grasp node's start-up (loading its model: seconds)
+  does not count against the servo's ``lost_timeout`` (it would end in FAILED 'no target'
+  before the first detection);
 * **outputs**: ``cmd_twist`` (``geometry_msgs/TwistStamped`` in ``base_frame``, every tick),
   ``~/gripper`` (``std_msgs/String``: 'open' / 'close', on every change of the servo's
-  gripper command) and ``~/state`` (``std_msgs/String``: the servo's phase, on change).
+  gripper command only: the wrist camera node closes again on every 'close') and ``~/state``
+  (``std_msgs/String``: the servo's phase, on change; reliable, transient-local depth 10, so
+  a monitor that subscribes late still gets the newest phases).
 
 The wrist camera node acts on ``~/gripper`` when remapped to it (run it with
 ``--ros-args -r wrist_camera/gripper:=servo_controller/gripper``): 'close' closes its fingers
@@ -74,6 +80,7 @@ def _node_class():
     """The rclpy node class (built lazily: importing this module needs no ROS)."""
     from geometry_msgs.msg import TwistStamped
     from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile
     from rclpy.time import Time
     from std_msgs.msg import String
     from vision_msgs.msg import Detection3DArray
@@ -95,11 +102,14 @@ def _node_class():
             self.listener = tf2_ros.TransformListener(self.buffer, self)
             self._target: Optional[GraspTarget] = None   # newest, not yet given to the servo
             self._tracked_id: Optional[str] = None
+            self.started = False   # a detections message has arrived: the servo runs
             self._said: Tuple[str, str] = ('', '')
             self.ticks = 0
             self.cmd_pub = self.create_publisher(TwistStamped, 'cmd_twist', 10)
             self.gripper_pub = self.create_publisher(String, '~/gripper', 10)
-            self.state_pub = self.create_publisher(String, '~/state', 10)
+            # Latched (the last 10 phases), so a monitor that joins late still sees them.
+            self.state_pub = self.create_publisher(String, '~/state', QoSProfile(
+                depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
             self.create_subscription(Detection3DArray, 'detections', self._on_detections, 10)
             self.create_timer(1.0 / float(p['rate']), self._tick)
             self._Time, self._String, self._Twist = Time, String, TwistStamped
@@ -110,6 +120,10 @@ def _node_class():
                     f'detections in {msg.header.frame_id!r} ignored: set the grasp node '
                     f'target_frame to {self.p["base_frame"]!r}', throttle_duration_sec=5.0)
                 return
+            if not self.started:
+                self.started = True
+                self.get_logger().info(f'first detections ({len(msg.detections)}): servo '
+                                       f'started')
             chosen = choose(msg.detections, self._tracked_id)
             if chosen is not None:
                 self._target, self._tracked_id = target_of(chosen), chosen.id
@@ -128,7 +142,7 @@ def _node_class():
             tool = self.tool_pose()
             msg = self._Twist()
             msg.header.stamp, msg.header.frame_id = now.to_msg(), self.p['base_frame']
-            if tool is not None:
+            if tool is not None and self.started:
                 target, self._target = self._target, None
                 twist = self.servo.update(tool, target, now.nanoseconds * 1e-9)
                 (msg.twist.linear.x, msg.twist.linear.y,
@@ -139,7 +153,8 @@ def _node_class():
             said = (self.servo.state.value, self.servo.gripper)
             if said != self._said:
                 self.state_pub.publish(self._String(data=said[0]))
-                self.gripper_pub.publish(self._String(data=said[1]))
+                if said[1] != self._said[1]:   # a repeated 'close' would close again
+                    self.gripper_pub.publish(self._String(data=said[1]))
                 self.get_logger().info(f'{said[0]} (gripper {said[1]}) {self.servo.reason}')
                 self._said = said
 
