@@ -31,6 +31,7 @@ field of view and the principal point is TinyRenderer's ``(width / 2, height / 2
 from __future__ import annotations
 
 from dataclasses import dataclass
+import signal
 import sys
 import threading
 import time
@@ -303,9 +304,15 @@ def spin_node(node_class, name: str, args=None) -> int:
         # else: SIGINT shut the context down while a callback was publishing ("publisher's
         # context is invalid"): a clean stop.
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        # A second SIGINT (a terminal's Ctrl-C reaches both ros2 launch and its processes,
+        # which launch then signals again) must not interrupt the clean-up.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return code
 
 
