@@ -27,11 +27,15 @@ import sys
 import time
 from typing import List, Optional, TextIO
 
-from tools.closed_loop_commands import ClosedLoopConfig, commands
+from tools.closed_loop_commands import ClosedLoopConfig, commands, NAMES
 from tools.closed_loop_monitor import LoopMonitor, LoopResult, summarise
 from tools.ros_processes import (add_transport_argument, Child, ChildDied,
                                  configure_ros_environment, init_rclpy, raise_interrupt,
                                  resolve_model, stop_children, transport_label)
+
+
+#: What the controller logs when its tracked id changes (simulation.servo_controller_node).
+SWITCH_LINE = ' gone: now '
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -193,6 +197,8 @@ def _watch(args, monitor: LoopMonitor, executor, children: List[Child], t0: floa
         log(f'{now - t0:6.2f} s  timed out in {record.state or "no state"} after '
             f'{args.timeout:g} s')
     result = summarise(record, t0, now)
+    controller = children[NAMES.index('servo_controller')]
+    result.target_switches = controller.text().count(SWITCH_LINE)
     _print_summary(result, log)
     (args.out / 'summary.json').write_text(json.dumps(asdict(result), indent=1) + '\n')
     return result
@@ -224,6 +230,9 @@ def _print_summary(r: LoopResult, log: Log) -> None:
     log(f'detections: {r.detections} arrays ({r.with_grasp} with a grasp), '
         f'{r.detection_rate:.1f} Hz while the servo ran; commands {r.command_rate:.0f} Hz; '
         f'whole run {r.wall_s:.1f} s')
+    if r.target_switches:
+        log(f'the tracked grasp changed {r.target_switches} times while approaching (the '
+            f'controller log says how far)')
 
 
 def main(argv=None) -> int:

@@ -86,7 +86,9 @@ class LoopResult:
     FAILED; None: not reached); ``grasp_s`` = first detection -> DONE. ``detections`` arrays
     received (``with_grasp`` of them non-empty) and ``detection_rate`` (Hz) from the first
     detection to the end of the servo's run (or of the run); ``command_rate`` (Hz) of
-    ``cmd_twist`` over the same span; ``phases``: (s, phase); ``wall_s``: the whole run."""
+    ``cmd_twist`` over the same span; ``phases``: (s, phase); ``wall_s``: the whole run;
+    ``target_switches``: the controller's changes of tracked id while approaching (from its
+    log; None: not counted)."""
 
     lifted: bool
     state: str
@@ -102,6 +104,7 @@ class LoopResult:
     command_rate: float
     phases: List[Tuple[float, str]]
     wall_s: float
+    target_switches: Optional[int] = None
 
 
 def _rate(times: List[float], start: float, end: float) -> float:
