@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from typing import Dict, Optional
@@ -339,9 +340,15 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        # A second SIGINT (a terminal's Ctrl-C reaches ros2 launch and its processes, which
+        # launch signals again) must not interrupt the clean-up.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return code
 
 
