@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import sys
 import time
 from typing import Dict, Optional
@@ -53,6 +52,7 @@ from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters, P
                                            read_parameters, StartupError, updated_parameters)
 from mtg_grasp_ros.node_statistics import FrameStatistics
 from mtg_grasp_ros.pipeline import describe_exception, PipelineConfigError
+from mtg_grasp_ros.shutdown import shut_down
 
 NODE_NAME = 'grasp_detection'
 #: Input topics (relative: remap them); ``depth`` only with ``depth_source: depth_topic``.
@@ -340,15 +340,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        # A second SIGINT (a terminal's Ctrl-C reaches ros2 launch and its processes, which
-        # launch signals again) must not interrupt the clean-up.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            if node is not None:
-                node.destroy_node()
-            rclpy.try_shutdown()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        shut_down(node)   # a second SIGINT (Ctrl-C of ros2 launch) ignored meanwhile
     return code
 
 

@@ -31,7 +31,6 @@ field of view and the principal point is TinyRenderer's ``(width / 2, height / 2
 from __future__ import annotations
 
 from dataclasses import dataclass
-import signal
 import sys
 import threading
 import time
@@ -287,6 +286,8 @@ def spin_node(node_class, name: str, args=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from mtg_grasp_ros.shutdown import shut_down
+
     rclpy.init(args=args)
     node = None
     code = 0
@@ -304,15 +305,7 @@ def spin_node(node_class, name: str, args=None) -> int:
         # else: SIGINT shut the context down while a callback was publishing ("publisher's
         # context is invalid"): a clean stop.
     finally:
-        # A second SIGINT (a terminal's Ctrl-C reaches both ros2 launch and its processes,
-        # which launch then signals again) must not interrupt the clean-up.
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            if node is not None:
-                node.destroy_node()
-            rclpy.try_shutdown()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        shut_down(node)   # a second SIGINT (Ctrl-C of ros2 launch) ignored meanwhile
     return code
 
 

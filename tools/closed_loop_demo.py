@@ -29,7 +29,7 @@ from typing import List, Optional, TextIO
 
 from tools.closed_loop_commands import ClosedLoopConfig, commands, NAMES
 from tools.closed_loop_monitor import LoopMonitor, LoopResult, summarise
-from tools.ros_processes import (add_transport_argument, Child, ChildDied,
+from tools.ros_processes import (add_domain_argument, add_transport_argument, Child, ChildDied,
                                  configure_ros_environment, init_rclpy, raise_interrupt,
                                  resolve_model, stop_children, transport_label)
 
@@ -74,8 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=Path('runs/closed_loop_demo'),
                         help="folder of summary.json, closed_loop.log and the nodes' logs")
     add_transport_argument(parser)
-    parser.add_argument('--domain-id', type=int, default=None,
-                        help='ROS_DOMAIN_ID (default: a private one from the process id)')
+    add_domain_argument(parser)
     args = parser.parse_args(argv)
     try:
         args.config = ClosedLoopConfig(
