@@ -16,7 +16,7 @@ JAZZY_STAMP := $(JAZZY_VENV)/.installed-stamp
 ROS_TESTS ?= test/runtime test/ros_real
 
 .PHONY: demo train-demo test lint benchmark soak gpu-train gpu-check clean ros-extras \
-	test-ros-extras test-jazzy
+	test-ros-extras test-jazzy closed-loop-demo
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
@@ -60,6 +60,12 @@ benchmark: $(STAMP)
 	$(PY) -m training benchmark
 	$(PY) -m tools.stage_benchmark
 	$(PY) -m tools.ros_benchmark --seconds 20 --rates 30 60
+
+# Closed-loop grasping with the wrist camera over ROS 2 (docs/closed_loop.md): needs the ROS
+# extras (tf2_ros, vision_msgs; `make ros-extras`). Options: CLOSED_LOOP_ARGS='--object 120'.
+CLOSED_LOOP_ARGS ?=
+closed-loop-demo: $(STAMP)
+	. $(ROS_EXTRAS)/setup_ros_extras.sh && $(PY) -m tools.closed_loop_demo $(CLOSED_LOOP_ARGS)
 
 # 10 minutes at 30 Hz: resident memory growth and latency trend of the node.
 soak: $(STAMP)

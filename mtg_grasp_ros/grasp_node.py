@@ -52,6 +52,7 @@ from mtg_grasp_ros.node_parameters import (declare_parameters, NodeParameters, P
                                            read_parameters, StartupError, updated_parameters)
 from mtg_grasp_ros.node_statistics import FrameStatistics
 from mtg_grasp_ros.pipeline import describe_exception, PipelineConfigError
+from mtg_grasp_ros.shutdown import shut_down
 
 NODE_NAME = 'grasp_detection'
 #: Input topics (relative: remap them); ``depth`` only with ``depth_source: depth_topic``.
@@ -339,9 +340,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        shut_down(node)   # a second SIGINT (Ctrl-C of ros2 launch) ignored meanwhile
     return code
 
 

@@ -280,10 +280,13 @@ __getattr__ = lazy_node_class(globals(), 'SimCameraNode', _node_class)  # SimCam
 
 def spin_node(node_class, name: str, args=None) -> int:
     """Make ``node_class()`` and spin it until shutdown (``args``: rclpy's command line); 1
-    when it cannot start (the reason logged as ``name``'s fatal line), else 0. The ``main`` of
-    the simulation's nodes."""
+    when it cannot start (the reason logged as ``name``'s fatal line), else 0 (also when a
+    callback fails because SIGINT has just shut the context down). The ``main`` of the
+    simulation's nodes."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
+
+    from mtg_grasp_ros.shutdown import shut_down
 
     rclpy.init(args=args)
     node = None
@@ -297,12 +300,12 @@ def spin_node(node_class, name: str, args=None) -> int:
         if node is None:
             rclpy.logging.get_logger(name).fatal(f'cannot start: {type(exc).__name__}: {exc}')
             code = 1
-        else:
+        elif rclpy.ok():
             raise
+        # else: SIGINT shut the context down while a callback was publishing ("publisher's
+        # context is invalid"): a clean stop.
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        shut_down(node)   # a second SIGINT (Ctrl-C of ros2 launch) ignored meanwhile
     return code
 
 

@@ -18,7 +18,10 @@ held-out object, the camera rigidly on its wrist) and, on a timer at ``rate`` Hz
    TransformBroadcaster), so an image's camera pose is a tf2 lookup at its stamp;
    ``tool_frame -> frame_id`` (the fixed mount) is on /tf_static (StaticTransformBroadcaster);
 4. publishes ``~/holding`` (``std_msgs/Bool``: :meth:`WristRig.holding`, the object touching
-   both fingers) on every change and at least once a second.
+   both fingers) on every change and at least once a second, and the simulation's ground truth
+   ``~/object_pose`` (``geometry_msgs/PoseStamped`` in ``base_frame``, the image's stamp: the
+   object's base (centre of mass) position, m, and orientation) every tick, so a monitor can
+   tell how far a grasped object rose.
 
 The gripper follows ``~/gripper`` (``std_msgs/String``): 'open' -> :meth:`WristRig.open` (at
 once), 'close' -> :meth:`WristRig.close` (force-limited, until the fingers stall or shut: up to
@@ -109,7 +112,7 @@ def _config(p: dict) -> RigConfig:
 
 def _node_class():
     """The rclpy node class (built lazily: importing this module needs no ROS)."""
-    from geometry_msgs.msg import TwistStamped
+    from geometry_msgs.msg import PoseStamped, TwistStamped
     from rclpy.node import Node
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
@@ -143,6 +146,8 @@ def _node_class():
             self.holding_pub = self.create_publisher(Bool, '~/holding', 10)
             self._holding: Optional[Tuple[bool, float]] = None   # (published, monotonic time)
             self._Bool = Bool
+            self.object_pub = self.create_publisher(PoseStamped, '~/object_pose', 10)
+            self._object_msg = PoseStamped()
             self._info = camera_info_message(self.rig.camera(), frame_id=p['frame_id'])
             self.tf = self._start_tf()
             self.create_timer(1.0 / float(p['rate']), self._tick)
@@ -244,7 +249,19 @@ def _node_class():
             self._image.header.stamp = self._info.header.stamp = stamp
             self.image_pub.publish(self._image)
             self.info_pub.publish(self._info)
+            self._publish_object(stamp)
             self.frames += 1
+
+        def _publish_object(self, stamp) -> None:
+            """``~/object_pose``: the first object's base pose in ``base_frame`` (truth)."""
+            scene, msg = self.rig.scene, self._object_msg
+            xyz, q = scene.p.getBasePositionAndOrientation(scene.objects[0].body,
+                                                           physicsClientId=scene.client)
+            msg.header.stamp, msg.header.frame_id = stamp, self.p['base_frame']
+            pos, rot = msg.pose.position, msg.pose.orientation
+            pos.x, pos.y, pos.z = (float(v) for v in xyz)
+            rot.x, rot.y, rot.z, rot.w = (float(v) for v in q)
+            self.object_pub.publish(msg)
 
         def _log_rate(self) -> None:
             start, frames, renders = self._period

@@ -32,9 +32,10 @@ from tools.child_metrics import node_statistics
 from tools.demo_monitor import Monitor
 from tools.demo_truth import draw, ELONGATED_ASPECT, grasp_error, GraspRecord, TruthObject
 from tools.latency_stats import percentile
-from tools.ros_processes import (add_transport_argument, Child, configure_ros_environment,
-                                 init_rclpy, node_command, raise_interrupt, resolve_model,
-                                 sim_camera_command, stop_children, transport_label)
+from tools.ros_processes import (add_domain_argument, add_transport_argument, Child,
+                                 configure_ros_environment, init_rclpy, node_command,
+                                 raise_interrupt, resolve_model, sim_camera_command,
+                                 stop_children, transport_label)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -84,8 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_transport_argument(parser)
     parser.add_argument('--no-debug-image', action='store_true',
                         help='do not subscribe to ~/debug_image (the node then skips drawing it)')
-    parser.add_argument('--domain-id', type=int, default=None,
-                        help='ROS_DOMAIN_ID (default: a private one from the process id)')
+    add_domain_argument(parser)
     parser.add_argument('--startup-timeout', type=float, default=120.0,
                         help='seconds to wait for the first grasp')
     args = parser.parse_args(argv)

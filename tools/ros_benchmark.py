@@ -58,8 +58,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from tools.benchmark_report import json_clean, markdown_table, soak_report
 from tools.benchmark_run import Benchmark
-from tools.ros_processes import (add_transport_argument, ChildDied, configure_ros_environment,
-                                 init_rclpy, raise_interrupt, resolve_model, transport_label)
+from tools.ros_processes import (add_domain_argument, add_transport_argument, ChildDied,
+                                 configure_ros_environment, init_rclpy, raise_interrupt,
+                                 resolve_model, transport_label)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -121,8 +122,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--logs', type=Path, default=Path('runs/benchmark'),
                         help='directory of the node and camera logs (and the camera frames)')
     add_transport_argument(parser)
-    parser.add_argument('--domain-id', type=int, default=None,
-                        help='ROS_DOMAIN_ID (default: a private one from the process id)')
+    add_domain_argument(parser)
     parser.add_argument('--startup-timeout', type=float, default=120.0,
                         help='seconds to wait for the first grasp of each camera')
     args = parser.parse_args(argv)

@@ -135,6 +135,13 @@ def add_transport_argument(parser: argparse.ArgumentParser) -> None:
                              'profile solves)')
 
 
+def add_domain_argument(parser: argparse.ArgumentParser) -> None:
+    """The tools' ``--domain-id`` option (default None: :func:`configure_ros_environment` picks a
+    private one)."""
+    parser.add_argument('--domain-id', type=int, default=None,
+                        help='ROS_DOMAIN_ID (default: a private one from the process id)')
+
+
 def profile_variables(environ=None) -> Tuple[str, ...]:
     """The variables that must name the profile for the Fast DDS of ``environ`` (default
     ``os.environ``): FASTDDS_DEFAULT_PROFILES_FILE, plus FASTRTPS_DEFAULT_PROFILES_FILE where

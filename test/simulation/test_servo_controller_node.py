@@ -16,8 +16,8 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from mtg_grasp_ros.transforms import quaternion_from_matrix, quaternion_from_rpy
-from simulation.servo import ServoGains
-from simulation.servo_controller_node import quaternion_yaw
+from simulation.servo import GraspTarget, ServoGains
+from simulation.servo_controller_node import choose, quaternion_yaw
 from simulation.wrist_rig import tool_rotation
 
 tf2_ros = pytest.importorskip('tf2_ros', reason='tf2_ros is not installed (no PyPI wheel)')
@@ -45,6 +45,19 @@ def detection(det_id, xyz, yaw, opening=0.05, score=0.9):
     d.bbox.center = h.pose.pose
     d.bbox.size.x = opening
     return d
+
+
+def test_choose_the_tracked_id_else_the_nearest_to_the_previous_target_else_the_best():
+    best = detection('7', (0.2, 0.2, 0.005), 0.0, score=0.95)
+    tracked = detection('3', (0.06, -0.04, 0.005), 0.5)
+    renumbered = detection('9', (0.075, -0.04, 0.005), 0.6)   # 1.5 cm from the previous
+    previous = GraspTarget(0.06, -0.04, 0.005, 0.5, 0.05, 0.9)
+    assert choose([best, tracked, renumbered], '3', previous, 0.03) is tracked
+    assert choose([best, renumbered], '3', previous, 0.03) is renumbered
+    assert choose([best, renumbered], '3', previous, 0.01) is best   # too far
+    assert choose([best, renumbered], '3', previous, 0.0) is best    # switched off
+    assert choose([best, renumbered], None) is best
+    assert choose([], '3', previous, 0.03) is None
 
 
 def test_controller_servoes_a_simulated_tool_to_the_tracked_detection(ros):

@@ -2,12 +2,12 @@
 stamps that advance, and a REAL tf2 lookup base_link -> camera optical frame at the image stamps
 that moves by the commanded twist (and stops when the commands stop); the gripper command
 (remapped as docs/closed_loop.md says) closes on the object and an upward twist while closed
-lifts it, seen on ~/holding. Skips without tf2_ros."""
+lifts it, seen on ~/holding and ~/object_pose. Skips without tf2_ros."""
 
 import math
 import time
 
-from geometry_msgs.msg import TwistStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 import numpy as np
 import pytest
 import rclpy
@@ -144,9 +144,10 @@ def test_gripper_command_closes_and_an_upward_twist_lifts_the_object(ros):
                                 'wrist_camera/gripper:=servo_controller/gripper'],
         parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     tester = rclpy.create_node('grip_tester', namespace=ns)
-    holding = []
+    holding, poses = [], []
     tester.create_subscription(Bool, 'wrist_camera/holding', lambda m: holding.append(m.data),
                                10)
+    tester.create_subscription(PoseStamped, 'wrist_camera/object_pose', poses.append, 10)
     gripper = tester.create_publisher(String, 'servo_controller/gripper', 10)
     cmd = tester.create_publisher(TwistStamped, 'wrist_camera/cmd_twist', 10)
     executor, spin = spinner(node, tester)
@@ -188,6 +189,10 @@ def test_gripper_command_closes_and_an_upward_twist_lifts_the_object(ros):
         spin(1.0)
         assert obj_z(rig, obj) - z0 > 0.04, obj_z(rig, obj) - z0
         assert holding[-1] is True and rig.holding()
+        # ~/object_pose: the truth in base_link, as the rig has it.
+        assert poses[-1].header.frame_id == 'base_link'
+        assert poses[-1].pose.position.z == pytest.approx(obj_z(rig, obj), abs=2e-3)
+        assert poses[-1].pose.position.z - poses[0].pose.position.z > 0.04
         gripper.publish(String(data='open'))
         spin(3.0, lambda: not node.closed)
         assert not node.closed
