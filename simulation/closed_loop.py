@@ -12,7 +12,7 @@ kinematic steps would not carry the object). Success: the object ends ``SUCCESS_
 lift height above where it rested, between both fingers. Options of
 :class:`TrialConfig`: open loop (plan once, no re-planning; the same servo executes) and a
 dynamic scene (:class:`~simulation.disturbance.Disturbance`: the object pushed and turned
-during the approach, drawn from the trial's seed).
+during the approach, drawn from the trial's seed and the object).
 
 ``python -m simulation.closed_loop [--object 460] [--seed 3] [--moving] [--open-loop]
 [--save DIR] [--gif FILE]`` runs one trial and prints its log; ``--save`` writes the wrist
@@ -52,7 +52,7 @@ class TrialConfig:
     plane above the table), the servo's ``gains``; ``replan``: closed loop (True: every frame
     re-plans) or open loop (False: plan once, from the first frame with a detection, then the
     same servo executes that one target); ``disturbance``: push the object during the
-    approach (None: a static scene), drawn from ``seed``."""
+    approach (None: a static scene), drawn from ``seed`` and the object's catalogue index."""
 
     control_rate: float = 100.0
     camera_rate: float = 10.0
@@ -123,7 +123,7 @@ def run_trial(rig: WristRig, pipeline, config: Optional[TrialConfig] = None,
     servo, tracker = GraspServo(cfg.gains), GraspTracker()
     obj = rig.scene.objects[0]
     push = (None if cfg.disturbance is None
-            else ObjectPush(rig.scene, obj, cfg.disturbance.draw(cfg.seed)))
+            else ObjectPush(rig.scene, obj, cfg.disturbance.draw(cfg.seed, obj.index)))
     p, client = rig.scene.p, rig.scene.client
     z0 = p.getBasePositionAndOrientation(obj.body, physicsClientId=client)[0][2]
     dt, frame_period = 1.0 / cfg.control_rate, 1.0 / cfg.camera_rate

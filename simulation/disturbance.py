@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-#: Salt of the push's random generator: a push depends only on (trial seed, Disturbance).
+#: Salt of the push's random generator: a push depends only on (seed, stream, Disturbance).
 PUSH_SEED = 0xD157
 
 Range = Tuple[float, float]
@@ -72,9 +72,11 @@ class Disturbance:
         if not self.duration > 0:
             raise ValueError(f'duration must be > 0, got {self.duration}')
 
-    def draw(self, seed: int) -> Push:
-        """The push of a trial seeded ``seed`` (the same seed, the same push)."""
-        rng = np.random.default_rng([int(seed), PUSH_SEED])
+    def draw(self, seed: int, stream: int = 0) -> Push:
+        """The push of a trial seeded ``seed``; ``stream``: a second key (the trial uses the
+        object's catalogue index, so objects of one seed get different pushes). The same
+        (seed, stream), the same push."""
+        rng = np.random.default_rng([int(seed), int(stream), PUSH_SEED])
         heading = rng.uniform(0.0, 2.0 * math.pi)
         distance = rng.uniform(*self.distance)
         turn = math.radians(rng.uniform(*self.angle_deg)) * (1.0 if rng.random() < 0.5 else -1.0)

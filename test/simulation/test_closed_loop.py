@@ -79,7 +79,7 @@ def test_open_loop_plans_once_and_misses_a_pushed_object_the_closed_loop_lifts(r
         oracle = Oracle(rig)
         config = TrialConfig(camera_rate=15.0, latency=1 / 15.0, replan=replan, seed=5,
                              disturbance=push, gains=FAST)
-        spec = push.draw(5)
+        spec = push.draw(5, obj.index)
         # The direction: across the footprint's major axis (the oracle's closing axis).
         across = major + math.pi / 2
         drawn = Push(spec.start_time, spec.start_height,

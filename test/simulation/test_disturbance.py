@@ -15,7 +15,7 @@ pytest.importorskip('pybullet')
 
 def test_a_push_is_seeded_and_drawn_in_its_ranges():
     spec = Disturbance()
-    assert spec.draw(7) == spec.draw(7) and spec.draw(7) != spec.draw(8)
+    assert spec.draw(7) == spec.draw(7) and spec.draw(7) != spec.draw(8) != spec.draw(8, 10)
     for seed in range(50):
         push = spec.draw(seed)
         assert 0.03 <= push.distance <= 0.06
