@@ -104,8 +104,8 @@ class ServoGains:
     lost_timeout: float = 3.0
     min_height: float = 0.0
     dwell_xy: float = 0.01
-    dwell_yaw: float = 0.15
-    dwell_time: float = 1.0
+    dwell_yaw: float = 0.35
+    dwell_time: float = 0.5
 
     def __post_init__(self) -> None:
         positive = ('k_xy', 'k_z', 'k_yaw', 'max_linear', 'max_yaw_rate', 'pregrasp_height',
