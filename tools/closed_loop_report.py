@@ -114,7 +114,7 @@ def plot(rows: Sequence[SettingSummary], path: Path, title: str = '') -> Path:
     loops += sorted({r.loop for r in rows} - set(loops))
     by_key = {(r.scene, r.rate, r.loop): r for r in rows}
     width = 0.8 / max(len(loops), 1)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(groups), 3.6))
+    fig, ax = plt.subplots(figsize=(2.8 + 1.5 * len(groups), 3.6))
     for j, loop in enumerate(loops):
         xs, ys, errors = [], [], [[], []]
         for i, (scene, rate) in enumerate(groups):
@@ -130,7 +130,7 @@ def plot(rows: Sequence[SettingSummary], path: Path, title: str = '') -> Path:
     ax.set_xticklabels([f'{scene}\n{rate:g} Hz' for scene, rate in groups])
     ax.set_ylim(0, 105)
     ax.set_ylabel('lifted (%), 95% Wilson')
-    ax.legend(loc='lower left')
+    ax.legend(loc='upper left', bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title)
     fig.tight_layout()
