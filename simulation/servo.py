@@ -12,8 +12,10 @@ camera's rate. States (:class:`ServoState`):
   **modulo pi** (a parallel gripper is symmetric: the shorter of the two wrist turns). Every new
   target moves the pre-grasp. A target older than ``hold_timeout`` s: hold still; none for
   ``lost_timeout`` s (or never one): ``FAILED``. When the tool is at the pre-grasp (within the
-  tolerances) or lower than ``replan_height`` above the target (the camera too close to see
-  the object): the target is frozen and
+  tolerances), or has stayed near it (within the looser ``dwell_xy`` / ``dwell_yaw``, z within
+  ``z_tolerance``) for ``dwell_time`` s (a target jittering between detections would
+  otherwise keep the tool hovering), or is lower than ``replan_height`` above the target (the
+  camera too close to see the object): the target is frozen and
 * ``FINAL``: descend at ``final_speed`` m/s to the frozen grasp height plus ``grasp_offset``
   (xy and yaw still held on the frozen target); then
 * ``CLOSE``: hold still for ``close_time`` s while the gripper closes (:attr:`GraspServo.gripper`
@@ -78,7 +80,8 @@ class ServoGains:
     (m/s); ``grasp_offset``: the fingertips' final height relative to the grasp centre (m;
     negative = deeper); ``close_time``: held still while closing (s); ``lift_height``,
     ``lift_speed``; ``hold_timeout``: stale target -> hold still; ``lost_timeout``: no target
-    -> FAILED. Raises ValueError for a non-positive gain, speed, height or time.
+    -> FAILED; ``dwell_xy`` (m), ``dwell_yaw`` (rad), ``dwell_time`` (s): near the pre-grasp
+    for that long -> FINAL. Raises ValueError for a non-positive gain, speed, height or time.
     """
 
     k_xy: float = 2.5
@@ -100,12 +103,15 @@ class ServoGains:
     hold_timeout: float = 0.5
     lost_timeout: float = 3.0
     min_height: float = 0.0
+    dwell_xy: float = 0.01
+    dwell_yaw: float = 0.35
+    dwell_time: float = 0.5
 
     def __post_init__(self) -> None:
         positive = ('k_xy', 'k_z', 'k_yaw', 'max_linear', 'max_yaw_rate', 'pregrasp_height',
                     'replan_height', 'xy_tolerance', 'z_tolerance', 'yaw_tolerance',
                     'final_tolerance', 'final_speed', 'close_time', 'lift_height', 'lift_speed',
-                    'hold_timeout', 'lost_timeout')
+                    'hold_timeout', 'lost_timeout', 'dwell_xy', 'dwell_yaw', 'dwell_time')
         bad = [name for name in positive if not getattr(self, name) > 0]
         if bad:
             raise ValueError(f'servo gains must be > 0: {bad}')
@@ -137,6 +143,7 @@ class GraspServo:
         self.start_time: Optional[float] = None
         self.phase_time: Optional[float] = None  # when the current phase began
         self.lift_from: Optional[float] = None
+        self.near_since: Optional[float] = None   # near the pre-grasp since (dwell_time)
         self.reason = ''
 
     @property
@@ -199,10 +206,16 @@ class GraspServo:
                 return Twist()
             pregrasp = self.target.position + [0.0, 0.0, g.pregrasp_height]
             error = pregrasp - position
-            at_pregrasp = (float(np.linalg.norm(error[:2])) < g.xy_tolerance
-                           and abs(error[2]) < g.z_tolerance
-                           and abs(yaw_error(self.target.yaw, tool_yaw(tool))) < g.yaw_tolerance)
-            if at_pregrasp or too_close:
+            xy, z = float(np.linalg.norm(error[:2])), abs(error[2])
+            yaw = abs(yaw_error(self.target.yaw, tool_yaw(tool)))
+            at_pregrasp = xy < g.xy_tolerance and z < g.z_tolerance and yaw < g.yaw_tolerance
+            near = xy < g.dwell_xy and z < g.z_tolerance and yaw < g.dwell_yaw
+            if not near:
+                self.near_since = None
+            elif self.near_since is None:
+                self.near_since = t
+            dwelt = near and t - self.near_since >= g.dwell_time
+            if at_pregrasp or dwelt or too_close:
                 self._enter(ServoState.FINAL, t)
             else:
                 return self._hold_on(tool, pregrasp)

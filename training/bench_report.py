@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 
 from mtg_grasp_ros.pipeline import PipelineConfig
 from simulation.planners import DEFAULT_MARGIN
+from simulation.success_rate import wilson
 
 Counts = Tuple[int, int]  # (successes, trials)
 
@@ -80,16 +81,6 @@ def collect(paths: List[Path]) -> Dict[str, Dict[str, Dict[str, Counts]]]:
                 cell[kind][1] += int(s[n])
     return {r: {k: {kind: tuple(c) for kind, c in v.items()} for k, v in cells.items()}
             for r, cells in table.items()}
-
-
-def wilson(ok: int, n: int, z: float = 1.96) -> Tuple[float, float]:
-    """95% Wilson score interval of a success rate, as fractions (Wilson 1927)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = ok / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
 
 
 def _cell(counts: Dict[str, Counts]) -> str:

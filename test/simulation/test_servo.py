@@ -151,3 +151,26 @@ def test_stale_target_holds_still_then_fails():
     servo.update(tool.pose(), None, 5.0)
     servo.update(tool.pose(), None, 6.5)
     assert servo.state is ServoState.FAILED and servo.reason == 'no target'
+
+
+def test_a_jittering_target_ends_the_approach_after_the_dwell_time():
+    # Two detections 12 mm apart, alternating at 15 Hz: the tool settles between them, never
+    # within xy_tolerance of the newest, but near the pre-grasp: FINAL after dwell_time there.
+    gains = ServoGains()
+    servo, tool = GraspServo(gains), Tool((0.0, 0.0, 0.20), 0.3)
+    jitter = [GraspTarget(0.05, y, 0.0, 0.3) for y in (-0.006, 0.006)]
+    near_at = None
+    for k in range(int(5.0 / DT)):
+        target = jitter[(k // 7) % 2] if k % 7 == 0 else None
+        tool.step(servo.update(tool.pose(), target, k * DT))
+        error = np.linalg.norm(tool.position[:2] - servo.target.position[:2])
+        if near_at is None and error < gains.dwell_xy and abs(
+                tool.position[2] - gains.pregrasp_height) < gains.z_tolerance:
+            near_at = k * DT
+        if servo.state is not ServoState.APPROACH:
+            break
+    assert servo.state is ServoState.FINAL and near_at is not None
+    assert k * DT - near_at == pytest.approx(gains.dwell_time, abs=0.1)
+    assert np.linalg.norm(tool.position[:2] - servo.target.position[:2]) > gains.xy_tolerance
+    with pytest.raises(ValueError):
+        ServoGains(dwell_time=0.0)
