@@ -58,19 +58,22 @@ class Setting:
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """The rig's image ``width``/``height`` (px), ``max_time`` (simulated s per trial) and
-    ``latency`` (s from a frame to its detection; None: one frame period)."""
+    """The rig's image ``width``/``height`` (px), ``max_time`` (simulated s per trial),
+    ``latency`` (s from a frame to its detection; None: one frame period) and the servo's
+    ``control_rate`` (Hz)."""
 
     width: int = 320
     height: int = 240
     max_time: float = 15.0
     latency: Optional[float] = None
+    control_rate: float = 100.0
 
 
 def trial_config(setting: Setting, seed: int, options: BenchOptions) -> TrialConfig:
     """The :class:`TrialConfig` of one trial."""
     latency = 1.0 / setting.rate if options.latency is None else options.latency
-    return TrialConfig(camera_rate=setting.rate, latency=latency, max_time=options.max_time,
+    return TrialConfig(control_rate=options.control_rate, camera_rate=setting.rate,
+                       latency=latency, max_time=options.max_time,
                        replan=setting.loop == 'closed', seed=seed,
                        disturbance=Disturbance() if setting.scene == 'moving' else None)
 
@@ -90,7 +93,8 @@ def run_one(pipeline, obj: int, seed: int, setting: Setting, options: BenchOptio
     push = result.push
     return {
         'object': obj, 'seed': seed, 'scene': setting.scene, 'loop': setting.loop,
-        'rate': setting.rate, 'latency': config.latency, 'lifted': result.lifted,
+        'rate': setting.rate, 'latency': config.latency,
+        'control_rate': config.control_rate, 'lifted': result.lifted,
         'outcome': result.outcome, 'state': result.state.value, 'reason': result.reason,
         'sim_time': round(result.sim_time, 3),
         'closed_at': None if result.closed_at is None else round(result.closed_at, 3),
@@ -125,6 +129,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the node's rate, Hz (default: 15 30)")
     parser.add_argument('--latency', type=float, default=None,
                         help='s from a frame to its detection (default: one frame period)')
+    parser.add_argument('--control-rate', type=float, default=100.0,
+                        help="the servo's control rate, Hz (default: 100)")
     parser.add_argument('--max-time', type=float, default=15.0, help='simulated s per trial')
     parser.add_argument('--width', type=int, default=320)
     parser.add_argument('--height', type=int, default=240)
@@ -139,7 +145,11 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     args = parse_args(argv)
-    options = BenchOptions(args.width, args.height, args.max_time, args.latency)
+    if not args.control_rate > 0:
+        print('error: --control-rate must be positive')
+        return 2
+    options = BenchOptions(args.width, args.height, args.max_time, args.latency,
+                           args.control_rate)
     todo = [(obj, seed, setting) for obj in args.objects for seed in args.seeds
             for setting in settings(args.scenes, args.loops, args.rates)]
     pipeline = make_pipeline(TrialConfig().object_height)

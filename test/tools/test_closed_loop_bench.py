@@ -66,6 +66,11 @@ def test_settings_and_their_trial_config():
                                                  7, options)
     assert not moving_open.replan and moving_open.disturbance is not None
     assert moving_open.latency == pytest.approx(1 / 30) and moving_open.seed == 7
+    slow = closed_loop_bench.trial_config(closed_loop_bench.Setting('moving', 'closed', 15), 1,
+                                          closed_loop_bench.BenchOptions(latency=0.4,
+                                                                         control_rate=25.0))
+    assert slow.replan and slow.latency == 0.4 and slow.control_rate == 25.0
+    assert closed_loop_bench.main(['--control-rate', '0']) == 2
     with pytest.raises(ValueError):
         closed_loop_bench.Setting('windy', 'closed', 15)
     assert not set(closed_loop_bench.BENCH_OBJECTS) & set(closed_loop_bench.DEV_OBJECTS)
@@ -76,12 +81,13 @@ def test_the_cli_runs_one_trial(tmp_path, capsys):
     out = tmp_path / 'trials.jsonl'
     code = closed_loop_bench.main(['--objects', '460', '--seeds', '3', '--scenes', 'static',
                                    '--loops', 'open', '--rates', '15', '--json', str(out),
-                                   '--max-time', '8'])
+                                   '--max-time', '8', '--control-rate', '50'])
     assert code == 0
     (trial,) = [json.loads(line) for line in out.read_text().splitlines()]
     key = (trial['object'], trial['seed'], trial['scene'], trial['loop'])
     assert key == (460, 3, 'static', 'open')
     assert trial['frames'] == 1 and trial['targets'] == 1 and trial['push'] is None
+    assert trial['control_rate'] == 50.0
     assert trial['outcome'] in ('lifted', 'missed', 'dropped', 'timeout')
     printed = capsys.readouterr().out
     assert '| static | open | 15 |' in printed and '1 trials' in printed
