@@ -115,6 +115,7 @@ def settings(scenes: Sequence[str], loops: Sequence[str], rates: Sequence[float]
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog='python -m tools.closed_loop_bench',
         description='Closed vs open loop grasping of static and moving held-out objects with '
         'the wrist rig (no ROS).', epilog=__doc__.split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,17 +124,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'development set was 0, 10, ..., 190)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[1],
                         help='scene + push seeds, each run on every object (default: 1)')
-    parser.add_argument('--scenes', nargs='+', choices=SCENES, default=list(SCENES))
-    parser.add_argument('--loops', nargs='+', choices=LOOPS, default=list(LOOPS))
+    parser.add_argument('--scenes', nargs='+', choices=SCENES, default=list(SCENES),
+                        help='static, and/or moving: the object pushed during the approach '
+                        '(default: both)')
+    parser.add_argument('--loops', nargs='+', choices=LOOPS, default=list(LOOPS),
+                        help='closed: re-plan on every frame; open: plan once from the first '
+                        'detection (default: both)')
     parser.add_argument('--rates', type=float, nargs='+', default=[15.0, 30.0],
                         help="the node's rate, Hz (default: 15 30)")
     parser.add_argument('--latency', type=float, default=None,
                         help='s from a frame to its detection (default: one frame period)')
     parser.add_argument('--control-rate', type=float, default=100.0,
                         help="the servo's control rate, Hz (default: 100)")
-    parser.add_argument('--max-time', type=float, default=15.0, help='simulated s per trial')
-    parser.add_argument('--width', type=int, default=320)
-    parser.add_argument('--height', type=int, default=240)
+    parser.add_argument('--max-time', type=float, default=15.0,
+                        help='simulated s per trial, then it ends as a timeout (default: 15)')
+    parser.add_argument('--width', type=int, default=320,
+                        help='wrist image width, px (default: 320)')
+    parser.add_argument('--height', type=int, default=240,
+                        help='wrist image height, px (default: 240)')
     parser.add_argument('--json', type=Path, default=None, help='JSON lines, one per trial')
     parser.add_argument('--plot', type=Path, default=None, help='bar chart (PNG)')
     parser.add_argument('--failures', type=Path, default=None,

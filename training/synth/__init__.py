@@ -174,9 +174,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                             "view, rendered as the node's centred square crop at --image-size; "
                             'the others are Jacquard-like (top-down, framed on the object)')
     looks.add_argument('--distractors', type=probability, default=0.0, metavar='P',
-                       help='share of views with 1-5 flat shapes (stains, prints, tape, paper; '
-                            '2-15 cm, dark half the time) painted on the support around the '
-                            'objects as negatives: no depth, no shadow, no label (default 0)')
+                       help='share P in [0, 1] of views with 1-5 flat shapes (stains, prints, '
+                            'tape, paper; 2-15 cm, dark half the time) painted on the support '
+                            'around the objects as negatives: no depth, no shadow, no label '
+                            '(default 0)')
     looks.add_argument('--sensor-effects', action=argparse.BooleanOptionalAction, default=True,
                        help='degrade the written RGB like a camera (blur, Gaussian noise, JPEG '
                             're-encoding at quality 35-95; never depth or mask; default: on)')
