@@ -23,6 +23,14 @@ held-out object, the camera rigidly on its wrist) and, on a timer at ``rate`` Hz
    object's base (centre of mass) position, m, and orientation) every tick, so a monitor can
    tell how far a grasped object rose.
 
+**Dynamic scenes**: with ``push_seed`` >= 0 the object is pushed once while the gripper is
+open: the :class:`~simulation.disturbance.Disturbance` defaults drawn from (``push_seed``, the
+object's catalogue index), as the ROS-free benchmark draws them; the trial's clock starts at the
+first non-zero ``~/cmd_twist`` (the controller's first move), and the push starts at the drawn
+time on that clock or once the fingertips are below the drawn height, whichever comes first,
+sliding and turning the object smoothly over 0.4 s (:class:`~simulation.disturbance.ObjectPush`;
+the frames in between are rendered).
+
 The gripper follows ``~/gripper`` (``std_msgs/String``): 'open' -> :meth:`WristRig.open` (at
 once), 'close' -> :meth:`WristRig.close` (force-limited, until the fingers stall or shut: up to
 0.3 s simulated, a few ms of wall time); any other value is ignored with one warning per value.
@@ -46,6 +54,7 @@ parameter with its default and meaning.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, List, Optional, Tuple
@@ -54,6 +63,7 @@ import numpy as np
 
 from simulation.camera_node import (declare_parameters, lazy_node_class, RELIABILITIES,
                                     spin_node)
+from simulation.disturbance import Disturbance, ObjectPush
 from simulation.messages import camera_info_message, image_message, transform_message
 from simulation.objects import parse_object_ids
 from simulation.wrist_rig import CameraMount, RigConfig, RigLimits, Twist, WristRig
@@ -88,6 +98,8 @@ PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
     ('object_ids', '', 'held-out object to use, e.g. "r460" (empty: a random held-out one)'),
     ('seed', 0, 'random seed of the object draw and pose'),
     ('shadows', True, 'render shadows'),
+    ('push_seed', -1, 'push the object once during the approach, drawn from this seed and the '
+     "object's index (simulation.disturbance); -1: a static scene"),
     ('reliability', 'best_effort', 'image publisher reliability: best_effort or reliable'),
 )
 
@@ -150,6 +162,12 @@ def _node_class():
             self._object_msg = PoseStamped()
             self._info = camera_info_message(self.rig.camera(), frame_id=p['frame_id'])
             self.tf = self._start_tf()
+            self._push = None
+            self._moving_since: Optional[float] = None   # first non-zero command (monotonic)
+            if int(p['push_seed']) >= 0:
+                obj = self.rig.scene.objects[0]
+                self._push = ObjectPush(self.rig.scene, obj,
+                                        Disturbance().draw(int(p['push_seed']), obj.index))
             self.create_timer(1.0 / float(p['rate']), self._tick)
             self.create_timer(10.0, self._log_rate)
             obj = self.rig.scene.objects[0]
@@ -217,6 +235,25 @@ def _node_class():
             else:
                 self.rig.step(dt, twist)
 
+        def _update_push(self, now: float, twist: Twist) -> bool:
+            """Advance the push (if any) to ``now``; whether the object moved."""
+            push = self._push
+            if push is None or push.finished is not None:
+                return False
+            if self._moving_since is None:
+                if not any(twist.linear) and not twist.yaw_rate:
+                    return False
+                self._moving_since = now
+            started = push.started is not None
+            moved = push.update(now - self._moving_since, float(self.rig.position[2]),
+                                approaching=not self.closed)
+            if push.started is not None and not started:
+                self.get_logger().info(
+                    f'push starts: {push.push.distance * 1000:.0f} mm, '
+                    f'{math.degrees(push.push.turn):.0f} deg over {push.push.duration:.1f} s; '
+                    f'tool z {self.rig.position[2]:.3f} m')
+            return moved
+
         def _publish_holding(self, now: float) -> None:
             holding = self.rig.holding()
             last = self._holding
@@ -231,11 +268,13 @@ def _node_class():
             dt, self._last_tick = min(now - self._last_tick, MAX_DT), now
             command = self._command
             fresh = command is not None and now - command[1] <= float(self.p['cmd_timeout'])
-            self._move(dt, command[0] if fresh else Twist())
+            twist = command[0] if fresh else Twist()
+            self._move(dt, twist)
+            pushed = self._update_push(now, twist)
             self._publish_holding(now)
             stamp = self.get_clock().now().to_msg()
             pose = (*self.rig.position, self.rig.yaw)
-            if self._image is None or pose != self._rendered_at:
+            if self._image is None or pose != self._rendered_at or pushed:
                 t0 = time.perf_counter()
                 frame = self.rig.render()
                 self._render_s.append(time.perf_counter() - t0)

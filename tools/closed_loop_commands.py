@@ -48,8 +48,10 @@ class ClosedLoopConfig:
     """The closed loop's settings: ``object`` (held-out catalogue index) and ``seed`` of the
     scene; the wrist camera's ``rate`` (Hz), ``width`` x ``height`` (px) and ``shadows``; the
     grasp node's ``model`` (None: the package default), ``object_height`` (m above the table),
-    ``threads`` (0: the library default); the controller's ``control_rate`` (Hz). Raises
-    ValueError for impossible values."""
+    ``threads`` (0: the library default); the controller's ``control_rate`` (Hz); ``moving``:
+    the wrist camera pushes the object during the approach (its ``push_seed`` = ``seed``, the
+    push of the ROS-free benchmark for the same object and seed). Raises ValueError for
+    impossible values."""
 
     object: int = 460
     seed: int = 3
@@ -61,6 +63,7 @@ class ClosedLoopConfig:
     object_height: float = TrialConfig().object_height
     threads: int = 0
     control_rate: float = 100.0
+    moving: bool = False
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.control_rate <= 0 or self.width < 16 or self.height < 16:
@@ -78,7 +81,7 @@ def wrist_camera_command(cfg: ClosedLoopConfig) -> List[str]:
     """The wrist camera node of ``cfg``."""
     params = {'rate': float(cfg.rate), 'width': int(cfg.width), 'height': int(cfg.height),
               'shadows': str(cfg.shadows).lower(), 'object_ids': f'r{cfg.object:03d}',
-              'seed': int(cfg.seed)}
+              'seed': int(cfg.seed), 'push_seed': int(cfg.seed) if cfg.moving else -1}
     return ([sys.executable, '-m', WRIST_CAMERA_MODULE]
             + _ros_args(params, {'wrist_camera/gripper': GRIPPER_TOPIC.lstrip('/')}))
 

@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--width', type=int, default=default.width, help='image width, px')
     parser.add_argument('--height', type=int, default=default.height, help='image height, px')
     parser.add_argument('--shadows', action='store_true', help='render shadows (slower)')
+    parser.add_argument('--moving', action='store_true',
+                        help='push the object 3-6 cm and turn it 20-45 deg during the approach '
+                        '(the push the ROS-free benchmark draws for this object and seed)')
     parser.add_argument('--control-rate', type=float, default=default.control_rate,
                         help="the controller's command rate, Hz")
     parser.add_argument('--model', type=Path, default=None,
@@ -81,7 +84,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             object=args.object, seed=args.seed, rate=args.rate, width=args.width,
             height=args.height, shadows=args.shadows, model=args.model,
             object_height=args.object_height, threads=args.threads,
-            control_rate=args.control_rate)
+            control_rate=args.control_rate, moving=args.moving)
     except ValueError as exc:
         parser.error(str(exc))
     if args.timeout <= 0 or args.settle < 0:

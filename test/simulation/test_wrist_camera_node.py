@@ -2,7 +2,8 @@
 stamps that advance, and a REAL tf2 lookup base_link -> camera optical frame at the image stamps
 that moves by the commanded twist (and stops when the commands stop); the gripper command
 (remapped as docs/closed_loop.md says) closes on the object and an upward twist while closed
-lifts it, seen on ~/holding and ~/object_pose. Skips without tf2_ros."""
+lifts it, seen on ~/holding and ~/object_pose; with push_seed the object is pushed once the
+gripper starts moving. Skips without tf2_ros."""
 
 import math
 import time
@@ -19,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 
 from mtg_grasp_ros.transforms import RigidTransform
+from simulation.disturbance import Disturbance
 from simulation.wrist_camera_node import WristCameraNode
 from simulation.wrist_rig import Twist
 
@@ -196,6 +198,38 @@ def test_gripper_command_closes_and_an_upward_twist_lifts_the_object(ros):
         gripper.publish(String(data='open'))
         spin(3.0, lambda: not node.closed)
         assert not node.closed
+    finally:
+        executor.shutdown()
+        tester.destroy_node()
+        node.destroy_node()
+
+
+def test_push_seed_pushes_the_object_once_the_gripper_moves(ros):
+    ns = f'/push{time.monotonic_ns() % 100000}'
+    params = {'width': 160, 'height': 120, 'shadows': False, 'object_ids': 'r460', 'seed': 3,
+              'reliability': 'reliable', 'cmd_timeout': 0.3, 'push_seed': 5}
+    node = WristCameraNode(namespace=ns, parameter_overrides=[Parameter(k, value=v)
+                                                              for k, v in params.items()])
+    tester = rclpy.create_node('push_tester', namespace=ns)
+    cmd = tester.create_publisher(TwistStamped, 'wrist_camera/cmd_twist', 10)
+    executor, spin = spinner(node, tester)
+    obj = node.rig.scene.objects[0]
+    push = Disturbance().draw(5, obj.index)
+    try:
+        spin(15.0, lambda: cmd.get_subscription_count() > 0)
+        start = obj.centre.copy()
+        spin(2.0)   # no command yet: the trial's clock has not started
+        assert node._push.started is None
+        np.testing.assert_allclose(obj.centre, start, atol=1e-4)
+        msg = TwistStamped()
+        msg.header.frame_id = 'base_link'
+        msg.twist.linear.z = -0.01   # the gripper starts to come down, slowly
+        end = time.monotonic() + push.start_time + push.duration + 1.0
+        while time.monotonic() < end:
+            cmd.publish(msg)
+            spin(0.05)
+        assert node._push.finished is not None
+        np.testing.assert_allclose(obj.centre - start, push.shift, atol=0.005)
     finally:
         executor.shutdown()
         tester.destroy_node()

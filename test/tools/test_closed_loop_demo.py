@@ -50,6 +50,10 @@ def test_commands_wire_the_three_nodes():
     assert float(node[1]['object_height']) == pytest.approx(0.005)
     assert controller[0] == {'detections': '/grasp_detection/detections',
                              'cmd_twist': '/wrist_camera/cmd_twist'}
+    assert camera[1]['push_seed'] == '-1'   # a static scene unless moving
+    moving = ros_args(commands(ClosedLoopConfig(object=120, seed=7, moving=True),
+                               MODEL)['wrist_camera'])
+    assert moving[1]['push_seed'] == '7'
     with pytest.raises(ValueError):
         ClosedLoopConfig(rate=0.0)
 
