@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-import math
 from pathlib import Path
 import time
 from typing import Callable, List, Optional, Tuple
@@ -138,9 +137,8 @@ def run_trial(rig: WristRig, pipeline, config: Optional[TrialConfig] = None,
         approaching = servo.state is ServoState.APPROACH
         if push is not None and push.update(rig.time, rig.position[2], approaching):
             if push.started == rig.time:
-                log.append(f't={rig.time:.2f} s push starts: {push.push.distance * 1000:.0f} mm'
-                           f', {math.degrees(push.push.turn):.0f} deg over '
-                           f'{push.push.duration:.1f} s; tool z {rig.position[2]:.3f}')
+                log.append(f't={rig.time:.2f} s push starts: {push.push.describe()}; tool z '
+                           f'{rig.position[2]:.3f}')
         wants_frame = cfg.replan or (plan is None and not pending)
         if approaching and wants_frame and rig.time >= next_frame - 1e-9:
             next_frame += frame_period

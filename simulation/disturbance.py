@@ -51,6 +51,11 @@ class Push:
         """Length of the shift, m."""
         return float(math.hypot(*self.shift))
 
+    def describe(self) -> str:
+        """For logs: e.g. '48 mm, -32 deg over 0.4 s'."""
+        return (f'{self.distance * 1000:.0f} mm, {math.degrees(self.turn):.0f} deg over '
+                f'{self.duration:.1f} s')
+
 
 @dataclass(frozen=True)
 class Disturbance:

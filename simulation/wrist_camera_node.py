@@ -54,7 +54,6 @@ parameter with its default and meaning.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from typing import Any, List, Optional, Tuple
@@ -248,10 +247,8 @@ def _node_class():
             moved = push.update(now - self._moving_since, float(self.rig.position[2]),
                                 approaching=not self.closed)
             if push.started is not None and not started:
-                self.get_logger().info(
-                    f'push starts: {push.push.distance * 1000:.0f} mm, '
-                    f'{math.degrees(push.push.turn):.0f} deg over {push.push.duration:.1f} s; '
-                    f'tool z {self.rig.position[2]:.3f} m')
+                self.get_logger().info(f'push starts: {push.push.describe()}; tool z '
+                                       f'{self.rig.position[2]:.3f} m')
             return moved
 
         def _publish_holding(self, now: float) -> None:

@@ -67,3 +67,8 @@ def test_the_push_moves_the_object_smoothly_by_the_drawn_amount_on_the_table():
         assert turned == pytest.approx(push.turn, abs=math.radians(1.5))
         assert obj.vertices[:, 2].min() == pytest.approx(low0, abs=0.002)
         assert not mover.update(t + 1.0, 0.1)   # done: no second push
+
+
+def test_a_push_describes_itself_for_the_logs():
+    push = Push(start_time=1.0, start_height=0.2, shift=(0.03, 0.04), turn=-0.5, duration=0.4)
+    assert push.describe() == '50 mm, -29 deg over 0.4 s'
