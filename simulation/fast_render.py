@@ -39,6 +39,7 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from simulation.camera import SimCamera
 from simulation.scene import Light, Render, Scene, TABLE_HALF_SIZE
@@ -50,8 +51,8 @@ LIGHT_DISTANCE = 2.0
 #: Where the table is parked while the objects render (m): ~1.7 km away, below and aside, out
 #: of the view of any camera looking down at the table and of the light's view.
 PARKING = (1000.0, 1000.0, -1000.0)
-#: Texels of margin around the objects' box in the cropped light view.
-CROP_MARGIN = 2
+#: Pixels of margin around the objects' projected boxes in the rendered windows.
+WINDOW_MARGIN = 2
 #: TinyRenderer's shadow-test bias (clip units ~ m; measured on pybullet 3.2.7: the table's
 #: shadowed pixels are those with a margin >= 0.04999, the lit ones <= 0.04998).
 SHADOW_BIAS = 0.05
@@ -81,26 +82,6 @@ def light_camera(camera: SimCamera, light: Light,
     square = SimCamera.look_at(eye, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), camera.height,
                                camera.fov_deg, camera.near, camera.far)
     return replace(square, width=camera.width)
-
-
-def crop_projection(camera: SimCamera, cols: Tuple[int, int],
-                    rows: Tuple[int, int]) -> list:
-    """``camera``'s OpenGL projection (16 floats, column-major) narrowed to the image window
-    ``cols`` x ``rows`` (half-open pixel ranges): rendered at that window's size, TinyRenderer
-    samples exactly the pixels (and texel grid) of the full image's window. ValueError for an
-    empty window or one outside the image."""
-    (c0, c1), (r0, r1) = cols, rows
-    w, h = camera.width, camera.height
-    if not (0 <= c0 < c1 <= w and 0 <= r0 < r1 <= h):
-        raise ValueError(f'crop window {cols} x {rows} outside a {w}x{h} image')
-    cw, ch = c1 - c0, r1 - r0
-    y0 = h - r1  # the window's first row in the viewport's (bottom-up) rows
-    # NDC of the window: x' = (w / cw) x + (w - 2 c0) / cw - 1 (likewise y), in clip space.
-    ndc = np.array([[w / cw, 0.0, 0.0, (w - 2.0 * c0) / cw - 1.0],
-                    [0.0, h / ch, 0.0, (h - 2.0 * y0) / ch - 1.0],
-                    [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
-    full = np.asarray(camera.projection_matrix(), dtype=np.float64).reshape(4, 4).T
-    return [float(v) for v in (ndc @ full).T.reshape(-1)]
 
 
 def plane_homography(camera: SimCamera, other: SimCamera, plane_z: float = 0.0) -> np.ndarray:
@@ -152,6 +133,9 @@ def _table_colours(render: Render, table: int) -> list:
     return [tuple(int(v) for v in rgb) for rgb in colours]
 
 
+Window = Tuple[Tuple[int, int], Tuple[int, int]]
+
+
 class CompositeRenderer:
     """Renders a :class:`~simulation.scene.Scene`'s views as the module docstring says; the
     drop-in for :meth:`Scene.render` (same arguments and result). ``parking``: where the table
@@ -179,24 +163,36 @@ class CompositeRenderer:
             self.fallbacks, self.reason = self.fallbacks + 1, reason
             return self.world.render(camera, light)
         shades = table_shades(tuple(float(v) for v in shape[7][:3]), light)
+        lit, shadowed = self._colour_images((camera.height, camera.width, 3), shades)
+        rgb, depth = lit.copy(), table_depth
+        segmentation = np.full(depth.shape, table, dtype=np.int64)
+        boxes = self._boxes()
+        lamp = light_camera(camera, light)
+        seen, lamp_window = _window(camera, boxes), _window(lamp, boxes)
+        # The shadow pass sees the light's view through the same window: it must hold the
+        # objects' texels too (then the self-shadowing is TinyRenderer's own, texel for texel).
+        window = _union(seen, lamp_window) if light.shadow else seen
         pos, orn = p.getBasePositionAndOrientation(table, physicsClientId=c)
         p.resetBasePositionAndOrientation(table, self.parking, orn, physicsClientId=c)
         try:
-            objects = self.world.render(camera, light)
-            shadow = self._table_shadow(camera, light) if light.shadow else None
+            objects = self.world.render(camera, light, window) if seen is not None else None
+            shadow = (self._table_shadow(camera, lamp, lamp_window)
+                      if light.shadow and lamp_window is not None else None)
         finally:
             p.resetBasePositionAndOrientation(table, pos, orn, physicsClientId=c)
+        if shadow is not None:
+            cv2.copyTo(shadowed, shadow, rgb)  # OpenCV's masked copy: ~10x NumPy's here
+        if objects is None:
+            return Render(rgb=rgb, depth=depth, segmentation=segmentation)
         if (objects.segmentation == table).any():
             raise RuntimeError(f'the parked table at {self.parking} is in view')
-        front = ((objects.segmentation >= 0) & (objects.depth < table_depth)).view(np.uint8)
-        lit, shadowed = self._colour_images(objects.rgb.shape, shades)
-        rgb = lit.copy()
-        if shadow is not None:
-            cv2.copyTo(shadowed, shadow, rgb)  # OpenCV's masked copies: ~10x NumPy's here
-        cv2.copyTo(objects.rgb, front, rgb)
-        front = front.view(bool)
-        return Render(rgb=rgb, depth=np.where(front, objects.depth, table_depth),
-                      segmentation=np.where(front, objects.segmentation, table))
+        part = (slice(*window[1]), slice(*window[0]))
+        front = (objects.segmentation >= 0) & (objects.depth < depth[part])
+        depth = depth.copy()
+        for image, values in ((rgb, objects.rgb), (depth, objects.depth),
+                              (segmentation, objects.segmentation)):
+            image[part][front] = values[front]
+        return Render(rgb=rgb, depth=depth, segmentation=segmentation)
 
     def _colour_images(self, shape: Tuple[int, ...], shades: TableShades):
         """Images (``shape``, uint8) of the lit and the shadowed table colour, kept."""
@@ -206,6 +202,29 @@ class CompositeRenderer:
                            for rgb in (shades.lit, shades.shadowed))
             self._colours = (key, images)
         return self._colours[1]
+
+    def _boxes(self) -> np.ndarray:
+        """The corners (N, 8, 3; m, in :data:`_BITS` order) of a box around every visual shape
+        TinyRenderer draws, the table's excepted: the shape itself for a box (the rig's gripper:
+        pybullet draws a body without visual shapes by its collision boxes, and its fingers
+        cast shadows), else its link's world axis-aligned box."""
+        p, c = self.world.p, self.world.client
+        boxes = []
+        for index in range(p.getNumBodies(physicsClientId=c)):
+            body = p.getBodyUniqueId(index, physicsClientId=c)
+            if body == self.world.table:
+                continue
+            for shape in p.getVisualShapeData(body, physicsClientId=c):
+                link, kind, size, offset, turn = shape[1], shape[2], shape[3], shape[5], shape[6]
+                if kind != p.GEOM_BOX:
+                    lo, hi = p.getAABB(body, link, physicsClientId=c)
+                    boxes.append(np.where(_BITS, hi, lo))
+                    continue
+                pose = (p.getBasePositionAndOrientation(body, physicsClientId=c) if link < 0
+                        else p.getLinkState(body, link, physicsClientId=c)[4:6])
+                local = Rotation.from_quat(turn).apply((_BITS - 0.5) * size) + offset
+                boxes.append(Rotation.from_quat(pose[1]).apply(local) + pose[0])
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 8, 3)
 
     @staticmethod
     def _table_depth(camera: SimCamera) -> Optional[np.ndarray]:
@@ -226,56 +245,28 @@ class CompositeRenderer:
         return _linear_ratio(np.array([0.0, 0.0, -camera.position[2]]), _ray_z(camera),
                              w, h)
 
-    def _table_shadow(self, camera: SimCamera, light: Light) -> Optional[np.ndarray]:
-        """Which table pixels (H, W, uint8 0/1) are in the objects' shadow: the cropped light
-        view's object texels, warped onto the view through the table plane; None: no object
-        in the light's view."""
-        p, c = self.world.p, self.world.client
-        lamp = light_camera(camera, light)
-        corners = []
-        for body in range(p.getNumBodies(physicsClientId=c)):
-            body = p.getBodyUniqueId(body, physicsClientId=c)
-            if body == self.world.table or not p.getVisualShapeData(body, physicsClientId=c):
-                continue
-            # Every link: TinyRenderer draws a body without visual shapes (the rig's gripper)
-            # by its collision shapes, and its fingers cast shadows.
-            for link in range(-1, p.getNumJoints(body, physicsClientId=c)):
-                lo, hi = p.getAABB(body, link, physicsClientId=c)
-                corners.extend(np.stack(np.meshgrid(*zip(lo, hi)), axis=-1).reshape(-1, 3))
-        if not corners:
-            return None
-        u, v, z = lamp.project(np.asarray(corners))
-        if (z <= lamp.near).any():
-            cols, rows = (0, lamp.width), (0, lamp.height)
-        else:
-            cols = (max(0, int(math.floor(u.min())) - CROP_MARGIN),
-                    min(lamp.width, int(math.ceil(u.max())) + CROP_MARGIN + 1))
-            rows = (max(0, int(math.floor(v.min())) - CROP_MARGIN),
-                    min(lamp.height, int(math.ceil(v.max())) + CROP_MARGIN + 1))
-            if cols[0] >= cols[1] or rows[0] >= rows[1]:
-                return None
-        size = (cols[1] - cols[0], rows[1] - rows[0])
-        _, _, _, buffer, seg = p.getCameraImage(
-            size[0], size[1], lamp.view_matrix(), crop_projection(lamp, cols, rows),
-            renderer=p.ER_TINY_RENDERER, shadow=0, physicsClientId=c)
-        occluder = replace(lamp, width=size[0], height=size[1]).depth_from_buffer(
-            np.asarray(buffer).reshape(size[1], size[0])).astype(np.float64)
+    def _table_shadow(self, camera: SimCamera, lamp: SimCamera,
+                      window: Window) -> np.ndarray:
+        """Which table pixels (H, W, uint8 0/1) are in the objects' shadow: the light view's
+        ``window`` (the objects' texels) rendered, each texel's depth bound warped onto the view
+        through the table plane and compared with the table point's light depth."""
+        (c0, _), (r0, _) = window
+        texels = self.world.render(lamp, None, window)
         # TinyRenderer's test (pybullet 3.2.7, measured): a point whose light view has clip
         # coordinates (z, w) is shadowed when (z + w) / 2 - SHADOW_BIAS >= the texel's object
         # clip z. Clip z = a d - b for optical depth d, and w = d: shadowed when the point's
         # light depth is >= ``limit``, the texel's bound; never on texels without an object.
         n, f = lamp.near, lamp.far
         a, b = (f + n) / (f - n), 2.0 * f * n / (f - n)
-        limit = np.where(np.asarray(seg).reshape(size[1], size[0]) >= 0,
-                         (a * occluder - b / 2.0 + SHADOW_BIAS) * 2.0 / (a + 1.0), NO_SHADOW)
+        limit = np.where(texels.segmentation >= 0,
+                         (a * texels.depth.astype(np.float64) - b / 2.0 + SHADOW_BIAS)
+                         * 2.0 / (a + 1.0), NO_SHADOW).astype(np.float32)
         # A table point at the light's pixel (u, v) reads texel (floor(u), floor(h - 1 - v)),
         # i.e. the light image's column floor(u) and row ceil(v): nearest sampling (round) of
-        # (u - 1/2, v + 1/2), shifted into the crop.
-        shift = np.array([[1.0, 0.0, -0.5 - cols[0]], [0.0, 1.0, 0.5 - rows[0]],
-                          [0.0, 0.0, 1.0]])
+        # (u - 1/2, v + 1/2), shifted into the window.
+        shift = np.array([[1.0, 0.0, -0.5 - c0], [0.0, 1.0, 0.5 - r0], [0.0, 0.0, 1.0]])
         to_light = plane_homography(camera, lamp)
-        limit = cv2.warpPerspective(limit.astype(np.float32), shift @ to_light,
-                                    (camera.width, camera.height),
+        limit = cv2.warpPerspective(limit, shift @ to_light, (camera.width, camera.height),
                                     flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=NO_SHADOW)
         # The table point's optical depth in the light's view: the last row of the homography
@@ -283,6 +274,53 @@ class CompositeRenderer:
         depth = _linear_ratio((np.linalg.inv(lamp.intrinsics) @ to_light)[2], _ray_z(camera),
                               camera.width, camera.height)
         return (depth >= limit).view(np.uint8)
+
+
+#: The corners of a unit box (8, 3: low 0 / high 1 per axis) and its 12 edges (corner pairs
+#: differing in one axis).
+_BITS = np.array([[(k >> i) & 1 for i in range(3)] for k in range(8)], dtype=bool)
+_EDGES = np.array([(j, k) for j in range(8) for k in range(j + 1, 8)
+                   if (_BITS[j] != _BITS[k]).sum() == 1])
+
+
+def _window(camera: SimCamera, boxes: np.ndarray) -> Optional[Window]:
+    """The smallest pixel window (cols, rows; half-open) holding every box's window (:func:
+    `_box_window`) that meets the image; None when none does. ``boxes``: (N, 8, 3) corners."""
+    window = None
+    for box in boxes:
+        window = _union(window, _box_window(camera, box))
+    return window
+
+
+def _box_window(camera: SimCamera, box: np.ndarray) -> Optional[Window]:
+    """The pixel window (cols, rows; half-open) holding the projection of ``box`` (its 8 world
+    corners in :data:`_BITS` order, (8, 3), m) with WINDOW_MARGIN px around it, clipped to the
+    image; None when it misses the image. The box is first cut at the near plane (its
+    corners in front and its edges' crossings of it): a box reaching behind the camera (the
+    rig's fingers beside the wrist camera) counts by its part in front only."""
+    points = camera.world_to_camera(box)
+    z0, z1 = points[_EDGES[:, 0], 2] - camera.near, points[_EDGES[:, 1], 2] - camera.near
+    cut = z0 * z1 < 0
+    t = z0[cut] / (z0[cut] - z1[cut])
+    start, end = points[_EDGES[cut, 0]], points[_EDGES[cut, 1]]
+    visible = np.concatenate([points[points[:, 2] >= camera.near],
+                              start + t[:, None] * (end - start)])
+    if not len(visible):
+        return None
+    u = camera.cx + camera.focal * visible[:, 0] / visible[:, 2]
+    v = camera.cy + camera.focal * visible[:, 1] / visible[:, 2]
+    cols = (max(0, int(math.floor(u.min())) - WINDOW_MARGIN),
+            min(camera.width, int(math.ceil(u.max())) + WINDOW_MARGIN + 1))
+    rows = (max(0, int(math.floor(v.min())) - WINDOW_MARGIN),
+            min(camera.height, int(math.ceil(v.max())) + WINDOW_MARGIN + 1))
+    return (cols, rows) if cols[0] < cols[1] and rows[0] < rows[1] else None
+
+
+def _union(first: Optional[Window], second: Optional[Window]) -> Optional[Window]:
+    """The smallest window holding both (either may be None: nothing)."""
+    if first is None or second is None:
+        return first or second
+    return tuple((min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(first, second))
 
 
 def _linear_ratio(num: np.ndarray, den: np.ndarray, width: int, height: int) -> np.ndarray:
