@@ -1,12 +1,13 @@
 """Probe: the frame rate the simulated wrist camera (``simulation.wrist_camera_node``) reaches.
 
 ``python -m tools.wrist_rate_probe [--seconds 10] [--width 640 --height 480] [--no-shadows]
-[--renderer composite|reference]`` runs the node in this process, commands a steady yaw of 0.3
-rad/s for ``--seconds`` (the pose changes every tick, so every frame is a new render), then
-nothing for 5 s (the pose stands still, so the node republishes its cached image), and prints
-frames, renders, the rate of both phases, the moving phase's render time (p50 and p90 of the
-node's ``WristRig.render`` calls, ms) and the load average at the end. No subscriber is
-needed: the node's own counters say what it published. DDS stays on this machine
+[--renderer composite|reference] [--object 460 --seed 3]`` runs the node in this process,
+commands a steady yaw of 0.3 rad/s for ``--seconds`` (the pose changes every tick, so every
+frame is a new render), then nothing for 5 s (the pose stands still, so the node republishes
+its cached image), and prints frames, renders, the rate of both phases, the moving phase's
+render time (p50 and p90 of the node's ``WristRig.render`` calls, ms: in-process, less
+sensitive to the load than the rate) and the load average at the end. No subscriber is needed:
+the node's own counters say what it published. DDS stays on this machine
 (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID`` unless one is set).
 Loops are bounded by time.
 """
@@ -62,6 +63,9 @@ def main(argv=None) -> int:
     parser.add_argument('--no-shadows', action='store_true', help='render without shadows')
     parser.add_argument('--renderer', choices=RENDERERS, default='composite',
                         help='render path (simulation.fast_render), default composite')
+    parser.add_argument('--object', type=int, default=None,
+                        help="held-out object (catalogue index; default: the node's draw)")
+    parser.add_argument('--seed', type=int, default=0, help="the node's seed (default 0)")
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 300:
         parser.error('--seconds must be in (0, 300]')
@@ -80,7 +84,8 @@ def main(argv=None) -> int:
     node = WristCameraNode(context=context, parameter_overrides=[
         Parameter('width', value=args.width), Parameter('height', value=args.height),
         Parameter('shadows', value=not args.no_shadows),
-        Parameter('renderer', value=args.renderer)])
+        Parameter('renderer', value=args.renderer), Parameter('seed', value=args.seed),
+        Parameter('object_ids', value='' if args.object is None else f'r{args.object:03d}')])
     render_s = timed(node.rig)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
