@@ -1,15 +1,16 @@
 """Probe: the frame rate the simulated wrist camera (``simulation.wrist_camera_node``) reaches.
 
 ``python -m tools.wrist_rate_probe [--seconds 10] [--width 640 --height 480] [--no-shadows]
-[--renderer composite|reference] [--object 460 --seed 3]`` runs the node in this process,
-commands a steady yaw of 0.3 rad/s for ``--seconds`` (the pose changes every tick, so every
-frame is a new render), then nothing for 5 s (the pose stands still, so the node republishes
-its cached image), and prints frames, renders, the rate of both phases, the moving phase's
-render time (p50 and p90 of the node's ``WristRig.render`` calls, ms: in-process, less
-sensitive to the load than the rate) and the load average at the end. No subscriber is needed:
-the node's own counters say what it published. DDS stays on this machine
-(``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID`` unless one is set).
-Loops are bounded by time.
+[--renderer composite|reference] [--object 460 --seed 3] [--descend 0.03]`` runs the node in
+this process, commands a steady yaw of 0.3 rad/s for ``--seconds`` (with ``--descend``, also
+down at that many m/s from 35 cm, to the workspace's floor: the object grows in the view; the
+pose changes every tick, so every frame is a new render), then nothing for 5 s (the pose
+stands still, so the node republishes its cached image), and prints frames, renders, the rate
+of both phases, the moving phase's render time (p50 and p90 of the node's ``WristRig.render``
+calls, ms: in-process, less sensitive to the load than the rate) and the load average at the
+end. No subscriber is needed: the node's own counters say what it published. DDS stays on this
+machine (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a private ``ROS_DOMAIN_ID`` unless one
+is set). Loops are bounded by time.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def main(argv=None) -> int:
     parser.add_argument('--object', type=int, default=None,
                         help="held-out object (catalogue index; default: the node's draw)")
     parser.add_argument('--seed', type=int, default=0, help="the node's seed (default 0)")
+    parser.add_argument('--descend', type=float, default=0.0,
+                        help='also move down at this speed while moving, m/s (default 0)')
     args = parser.parse_args(argv)
     if not 0 < args.seconds <= 300:
         parser.error('--seconds must be in (0, 300]')
@@ -94,6 +97,7 @@ def main(argv=None) -> int:
         msg = TwistStamped()
         msg.header.frame_id = 'base_link'
         msg.twist.angular.z = YAW_RATE
+        msg.twist.linear.z = -abs(args.descend)
         moving = measure(node, executor, lambda: pub.publish(msg), args.seconds)
         moving_render = np.percentile(render_s, [50, 90]) * 1000 if render_s else (0.0, 0.0)
         still = measure(node, executor, None, STILL_S)
