@@ -2,14 +2,19 @@
 
 pybullet's TinyRenderer (CPU) shades every pixel a triangle covers, and the table top fills every
 pixel of a wrist view, twice with shadows (the shadow pass renders the table from the light
-too): measured here, a 640x480 wrist view of one object costs ~135 ms with shadows, of which the
-objects' own pixels are a small part. :class:`CompositeRenderer` gives what TinyRenderer gives
-(RGB, optical depth, segmentation; :class:`~simulation.scene.Render`) from three cheaper parts:
+too): measured here, a 640x480 wrist view of one object costs ~135-160 ms with shadows, of which
+the objects' own pixels are a small part. :class:`CompositeRenderer` gives what TinyRenderer
+gives (RGB, optical depth, segmentation; :class:`~simulation.scene.Render`; 18-30 ms there)
+from three cheaper parts:
 
-1. **The objects**, rendered by TinyRenderer at full resolution with its shadow pass (so the
-   objects' self-shadowing is TinyRenderer's own) while the table is parked out of every view
+1. **The objects**, rendered by TinyRenderer with its shadow pass (so the objects'
+   self-shadowing is TinyRenderer's own) while the table is parked out of every view
    (:data:`PARKING`: moved with ``resetBasePositionAndOrientation`` and put back before
-   returning, with no physics step in between; the physics stays bit-identical, tested).
+   returning, with no physics step in between; the physics stays bit-identical, tested), and
+   only in the image's window where they can show (the projections of their links' boxes;
+   :meth:`SimCamera.window_projection` samples exactly the full image's pixels there). The
+   shadow pass sees the light's view through the same window, so the window also holds the
+   objects' texels of the light's view: the shadow map is the full one's, texel for texel.
 2. **The table top**: its depth is the plane's (:meth:`SimCamera.plane_depth`), its
    segmentation the table's id, and its colour one of two: TinyRenderer lights a flat, untextured
    table uniformly (a directional light; the specular term uses the reflected light's world z,
@@ -19,10 +24,11 @@ objects' own pixels are a small part. :class:`CompositeRenderer` gives what Tiny
 3. **The objects' shadows on the table**: TinyRenderer's shadow pass renders the scene's depth
    from a point :data:`LIGHT_DISTANCE` m along the light direction, looking at the world origin
    (z up), through the camera's own projection at the image's size; a table point is shadowed
-   when the shadow-map texel it falls in holds an object. That light view is rendered here too
-   (objects only, cropped to their texels by an off-centre projection on the same texel grid)
-   and mapped onto the table's pixels through the homography the table plane induces between
-   the two views (OpenCV's ``warpPerspective``, nearest: TinyRenderer's texel lookup).
+   when the shadow-map texel it falls in holds an object nearer the light by more than
+   :data:`SHADOW_BIAS`. That light view is rendered here too (objects only, in their window)
+   and each texel's depth bound mapped onto the table's pixels through the homography the
+   table plane induces between the two views (OpenCV's ``warpPerspective``, nearest:
+   TinyRenderer's texel lookup), then compared with the table point's light depth.
 
 A pixel shows the object where the objects' render hit something in front of the table plane,
 else the table. Views that see beyond the table top, tables with a pybullet texture and scenes

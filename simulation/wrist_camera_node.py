@@ -47,9 +47,9 @@ kinematic steps as above.
 Where tf2_ros is not installed (the PyPI wheels alone) the node says so once and publishes the
 images without TF. Frames and the mount: :mod:`simulation.wrist_rig`. ``renderer`` picks the
 render path: 'composite' (default, :mod:`simulation.fast_render`: TinyRenderer's own pixels,
-measured ~11 ms at 320x240 and ~30 ms at 640x480 with shadows on an idle core here) or
-'reference' (TinyRenderer on the whole scene: ~40 and ~150 ms). A loaded core takes several
-times that, so the achieved frame rate while moving can be below ``rate``: it is logged every
+measured 8-12 ms at 320x240 and 18-30 ms at 640x480 with shadows, one object, on this 2-core
+machine) or 'reference' (TinyRenderer on the whole scene: ~40 and ~150 ms). A loaded core takes
+longer, so the achieved frame rate while moving can be below ``rate``: it is logged every
 10 s (``published N frames at R Hz, M renders, render p50 X ms``); docs/closed_loop.md has
 measured numbers. :data:`PARAMETERS` lists every parameter with its default and meaning.
 """
@@ -101,7 +101,7 @@ PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
     ('seed', 0, 'random seed of the object draw and pose'),
     ('shadows', True, 'render shadows'),
     ('renderer', 'composite', f'render path, one of {RENDERERS}: composite (the objects by '
-     'TinyRenderer, the table composited: the same pixels, 3-5x faster) or reference '
+     'TinyRenderer, the table composited: the same pixels, 4-8x faster) or reference '
      '(TinyRenderer on the whole scene)'),
     ('push_seed', -1, 'push the object once during the approach, drawn from this seed and the '
      "object's index (simulation.disturbance); -1: a static scene"),

@@ -27,9 +27,9 @@ Frames (world = ``base_link``, REP 103: x forward, y left, z up, metres):
 
 Rendering is :class:`~simulation.camera.SimCamera` (the exact pinhole model of TinyRenderer)
 posed at the wrist, by default through :class:`~simulation.fast_render.CompositeRenderer`
-(``RigConfig.renderer``; the same pixels as TinyRenderer on the whole scene). Measured on an
-idle core of this machine, one object in view: 640x480 ~30 ms with shadows (~140-160 ms the
-whole scene), 320x240 ~11 ms (~40 ms); docs/closed_loop.md has the numbers and commands.
+(``RigConfig.renderer``; the same pixels as TinyRenderer on the whole scene). Measured on this
+2-core machine, one object in view, with shadows: 640x480 18-30 ms (the whole scene 140-160
+ms), 320x240 8-12 ms (36-41 ms); docs/closed_loop.md has the numbers and commands.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class RigConfig:
     ``object_ids`` (held-out catalogue indices; empty: a seeded random one), ``object_size``
     (largest side, m), ``seed``, ``shadows``, ``table`` ('plain' or 'textured'), ``renderer``
     ('composite': :mod:`simulation.fast_render`, the same images as 'reference', TinyRenderer
-    on the whole scene, 3-5x faster).
+    on the whole scene, 4-8x faster).
     """
 
     width: int = 640
