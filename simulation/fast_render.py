@@ -194,7 +194,6 @@ class CompositeRenderer:
             raise RuntimeError(f'the parked table at {self.parking} is in view')
         part = (slice(*window[1]), slice(*window[0]))
         front = (objects.segmentation >= 0) & (objects.depth < depth[part])
-        depth = depth.copy()
         for image, values in ((rgb, objects.rgb), (depth, objects.depth),
                               (segmentation, objects.segmentation)):
             image[part][front] = values[front]
