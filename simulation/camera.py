@@ -212,6 +212,25 @@ class SimCamera:
                          [0, 0, (f + n) / (n - f), 2 * f * n / (n - f)], [0, 0, -1, 0]])
         return [float(v) for v in proj.T.reshape(-1)]
 
+    def window_projection(self, cols: Tuple[int, int], rows: Tuple[int, int]) -> List[float]:
+        """:meth:`projection_matrix` narrowed to the image window ``cols`` x ``rows`` (half-open
+        pixel ranges): rendered at the window's size, TinyRenderer samples exactly the full
+        image's pixels of that window (the same grid: a crop). ValueError for an empty window or
+        one outside the image."""
+        (c0, c1), (r0, r1) = cols, rows
+        w, h = self.width, self.height
+        if not (0 <= c0 < c1 <= w and 0 <= r0 < r1 <= h):
+            raise ValueError(f'window {cols} x {rows} is not inside a {w}x{h} image')
+        cw, ch = c1 - c0, r1 - r0
+        y0 = h - r1  # the window's first row in the viewport's (bottom-up) rows
+        # The window's normalised device coordinates: x' = (w / cw) x + (w - 2 c0) / cw - 1
+        # (y likewise), applied in clip space.
+        ndc = np.array([[w / cw, 0.0, 0.0, (w - 2.0 * c0) / cw - 1.0],
+                        [0.0, h / ch, 0.0, (h - 2.0 * y0) / ch - 1.0],
+                        [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+        full = np.asarray(self.projection_matrix(), dtype=np.float64).reshape(4, 4).T
+        return [float(v) for v in (ndc @ full).T.reshape(-1)]
+
     def depth_from_buffer(self, buffer: np.ndarray) -> np.ndarray:
         """Optical depth (float32 metres, same shape) from the OpenGL [0, 1] depth buffer."""
         buffer = np.asarray(buffer, dtype=np.float64)

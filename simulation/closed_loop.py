@@ -29,6 +29,7 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from simulation.disturbance import Disturbance, ObjectPush, Push
+from simulation.fast_render import RENDERERS
 from simulation.servo import GraspServo, GraspTarget, ServoGains, ServoState
 from simulation.trial_gif import draw_jaws, TrialRecorder
 from simulation.wrist_rig import RigConfig, WristRig
@@ -235,6 +236,8 @@ def main(argv=None) -> int:
     parser.add_argument('--save', type=Path, default=None, help='folder for the frames (PNG)')
     parser.add_argument('--gif', type=Path, default=None,
                         help='write an animated GIF: wrist view + third-person view')
+    parser.add_argument('--renderer', choices=RENDERERS, default='composite',
+                        help="the rig's render path (simulation.fast_render)")
     args = parser.parse_args(argv)
     latency = 1.0 / args.camera_rate if args.latency is None else args.latency
     config = TrialConfig(camera_rate=args.camera_rate, latency=latency, max_time=args.max_time,
@@ -242,7 +245,7 @@ def main(argv=None) -> int:
                          disturbance=Disturbance() if args.moving else None)
     recorder = TrialRecorder() if args.gif is not None else None
     with WristRig(RigConfig(width=args.width, height=args.height, object_ids=[args.object],
-                            seed=args.seed, shadows=False)) as rig:
+                            seed=args.seed, shadows=False, renderer=args.renderer)) as rig:
         result = run_trial(rig, make_pipeline(config.object_height), config, args.save,
                            recorder)
     print('\n'.join(result.log))

@@ -322,18 +322,28 @@ class Scene:
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         return self.p.loadTexture(os.fspath(path), physicsClientId=self.client)
 
-    def render(self, camera: SimCamera, light: Optional[Light] = None) -> Render:
+    def render(self, camera: SimCamera, light: Optional[Light] = None,
+               window: Optional[Tuple[Tuple[int, int], Tuple[int, int]]] = None) -> Render:
         """RGB, optical depth and segmentation seen by ``camera`` (TinyRenderer, deterministic).
 
-        ``light``: None renders with pybullet's default light (and shadows off).
+        ``light``: None renders with pybullet's default light (and shadows off). ``window``:
+        ``(cols, rows)``, half-open pixel ranges: only that part of the image (the same pixels;
+        :meth:`SimCamera.window_projection`; note that the shadow pass then sees the light's
+        view through the same window). ValueError for a window outside the image.
         """
         p = self.p
         kwargs = light.render_kwargs() if light is not None else {}
         w, h = camera.width, camera.height
+        projection = camera.projection_matrix()
+        if window is not None:
+            projection = camera.window_projection(*window)
+            (c0, c1), (r0, r1) = window
+            w, h = c1 - c0, r1 - r0
         _, _, rgba, zbuf, seg = p.getCameraImage(
-            w, h, camera.view_matrix(), camera.projection_matrix(),
+            w, h, camera.view_matrix(), projection,
             renderer=p.ER_TINY_RENDERER, physicsClientId=self.client, **kwargs)
         rgba = np.asarray(rgba, dtype=np.uint8).reshape(h, w, 4)
-        return Render(rgb=np.ascontiguousarray(rgba[..., :3]),
+        # OpenCV drops alpha ~50x faster than a NumPy copy of the strided view (3 ms at 640x480).
+        return Render(rgb=cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB),
                       depth=camera.depth_from_buffer(np.asarray(zbuf).reshape(h, w)),
                       segmentation=np.asarray(seg, dtype=np.int64).reshape(h, w))

@@ -34,6 +34,7 @@ from scipy.spatial.transform import Rotation
 
 from mtg_grasp_ros.grasp import wrap_angle
 from simulation.camera import SimCamera
+from simulation.fast_render import CompositeRenderer, RENDERERS
 from simulation.looks import TexturedTable
 from simulation.objects import check_heldout, heldout_indices, heldout_path, object_id
 from simulation.scene import Light, random_quaternion, Render, Scene
@@ -157,14 +158,17 @@ class SimulatedScene:
     the optical axis meets the table; ``shadows``: render shadows; ``object_set``: catalogue of
     the random draws (held-out objects of :func:`~simulation.objects.heldout_indices`);
     ``table``: one of TABLES (textured: :class:`~simulation.looks.TexturedTable`, its looks
-    drawn from ``look_rng`` at every drop). Raises ValueError for a bad argument, RuntimeError
-    when pybullet cannot start. Not thread-safe: use one scene from one thread at a time.
+    drawn from ``look_rng`` at every drop); ``renderer``: one of RENDERERS, 'reference'
+    (TinyRenderer on the whole scene) or 'composite' (:mod:`simulation.fast_render`: the same
+    images, faster). Raises ValueError for a bad argument, RuntimeError when pybullet cannot
+    start. Not thread-safe: use one scene from one thread at a time.
     """
 
     def __init__(self, camera: Optional[SimCamera] = None, objects: int = 1,
                  object_ids: Sequence[int] = (), object_size=DEFAULT_OBJECT_SIZE,
                  seed: int = 0, spread: float = 0.03, shadows: bool = True,
-                 object_set: str = 'random_urdfs', table: str = 'plain') -> None:
+                 object_set: str = 'random_urdfs', table: str = 'plain',
+                 renderer: str = 'reference') -> None:
         self.camera = camera or SimCamera()
         if objects < 1:
             raise ValueError('objects must be >= 1')
@@ -174,6 +178,8 @@ class SimulatedScene:
             raise ValueError(f'object_size must be 0.005 <= min <= max <= 1 m, got {object_size}')
         if table not in TABLES:
             raise ValueError(f'table must be one of {TABLES}, got {table!r}')
+        if renderer not in RENDERERS:
+            raise ValueError(f'renderer must be one of {RENDERERS}, got {renderer!r}')
         self.pool = heldout_indices(object_set)
         self.dressing = TexturedTable() if table == 'textured' else None
         self.look_rng = np.random.default_rng([int(seed), LOOK_SEED])
@@ -188,6 +194,8 @@ class SimulatedScene:
         self.last_render: Optional[Render] = None
         self.world = Scene(table_rgb=TABLE_RGB)
         self.p = self.world.p
+        self.renderer = renderer
+        self.compositor = CompositeRenderer(self.world) if renderer == 'composite' else None
 
     @property
     def client(self) -> Optional[int]:
@@ -346,9 +354,9 @@ class SimulatedScene:
     # Rendering --------------------------------------------------------------------------------
 
     def render(self) -> Render:
-        """RGB, depth and segmentation of the current scene (TinyRenderer, deterministic; a
-        textured table's RGB painted); also kept as ``last_render``."""
-        render = self.world.render(self.camera, self.light)
+        """RGB, depth and segmentation of the current scene (TinyRenderer, deterministic, or its
+        composite; a textured table's RGB painted); also kept as ``last_render``."""
+        render = (self.compositor or self.world).render(self.camera, self.light)
         if self.dressing is not None:
             render.rgb = self.dressing.paint(render.rgb, render.segmentation, render.depth,
                                              self.camera, self.world.table)

@@ -45,11 +45,13 @@ cannot carry an object sideways). Other twists while closed, and every twist whi
 kinematic steps as above.
 
 Where tf2_ros is not installed (the PyPI wheels alone) the node says so once and publishes the
-images without TF. Frames and the mount: :mod:`simulation.wrist_rig`. Rendering costs ~10-30 ms
-on an idle core and several times that on a loaded one, so the achieved frame rate while moving
-can be far below ``rate``: it is logged every 10 s (``published N frames at R Hz, M renders,
-render p50 X ms``); docs/closed_loop.md has measured numbers. :data:`PARAMETERS` lists every
-parameter with its default and meaning.
+images without TF. Frames and the mount: :mod:`simulation.wrist_rig`. ``renderer`` picks the
+render path: 'composite' (default, :mod:`simulation.fast_render`: TinyRenderer's own pixels,
+measured 8-12 ms at 320x240 and 18-30 ms at 640x480 with shadows, one object, on this 2-core
+machine) or 'reference' (TinyRenderer on the whole scene: ~40 and ~150 ms). A loaded core takes
+longer, so the achieved frame rate while moving can be below ``rate``: it is logged every
+10 s (``published N frames at R Hz, M renders, render p50 X ms``); docs/closed_loop.md has
+measured numbers. :data:`PARAMETERS` lists every parameter with its default and meaning.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ import numpy as np
 from simulation.camera_node import (declare_parameters, lazy_node_class, RELIABILITIES,
                                     spin_node)
 from simulation.disturbance import Disturbance, ObjectPush
+from simulation.fast_render import RENDERERS
 from simulation.messages import camera_info_message, image_message, transform_message
 from simulation.objects import parse_object_ids
 from simulation.wrist_rig import CameraMount, RigConfig, RigLimits, Twist, WristRig
@@ -97,6 +100,9 @@ PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
     ('object_ids', '', 'held-out object to use, e.g. "r460" (empty: a random held-out one)'),
     ('seed', 0, 'random seed of the object draw and pose'),
     ('shadows', True, 'render shadows'),
+    ('renderer', 'composite', f'render path, one of {RENDERERS}: composite (the objects by '
+     'TinyRenderer, the table composited: the same pixels, 4-8x faster) or reference '
+     '(TinyRenderer on the whole scene)'),
     ('push_seed', -1, 'push the object once during the approach, drawn from this seed and the '
      "object's index (simulation.disturbance); -1: a static scene"),
     ('reliability', 'best_effort', 'image publisher reliability: best_effort or reliable'),
@@ -107,6 +113,8 @@ def _config(p: dict) -> RigConfig:
     """The rig of the node's parameters; ValueError for bad values."""
     if p['reliability'] not in RELIABILITIES:
         raise ValueError(f'reliability must be one of {RELIABILITIES}')
+    if p['renderer'] not in RENDERERS:
+        raise ValueError(f'renderer must be one of {RENDERERS}')
     if not 0.1 <= float(p['rate']) <= 1000 or float(p['cmd_timeout']) <= 0:
         raise ValueError('rate must be in [0.1, 1000] Hz and cmd_timeout > 0 s')
     floats = [float(v) for v in (*p['mount_xyz'], *p['mount_rpy'], *p['start_xyz'])]
@@ -118,7 +126,7 @@ def _config(p: dict) -> RigConfig:
                      limits=RigLimits(float(p['max_linear']), float(p['max_yaw_rate'])),
                      start_xyz=tuple(floats[6:9]), start_yaw=float(p['start_yaw']),
                      object_ids=parse_object_ids(p['object_ids']), seed=int(p['seed']),
-                     shadows=bool(p['shadows']))
+                     shadows=bool(p['shadows']), renderer=str(p['renderer']))
 
 
 def _node_class():
@@ -171,7 +179,8 @@ def _node_class():
             self.create_timer(10.0, self._log_rate)
             obj = self.rig.scene.objects[0]
             self.get_logger().info(
-                f'ready: {p["width"]}x{p["height"]} rgb8 at up to {float(p["rate"]):g} Hz; '
+                f'ready: {p["width"]}x{p["height"]} rgb8 at up to {float(p["rate"]):g} Hz '
+                f'({p["renderer"]} render, shadows {"on" if p["shadows"] else "off"}); '
                 f'{p["base_frame"]} -> {p["tool_frame"]} -> {p["frame_id"]}; tool at '
                 f'{[round(float(v), 3) for v in self.rig.position]}; object {obj.object_id} '
                 f'at ({obj.centre[0]:+.3f}, {obj.centre[1]:+.3f}) m')

@@ -26,7 +26,10 @@ Frames (world = ``base_link``, REP 103: x forward, y left, z up, metres):
   the closing axis (at yaw 0 the image is the fixed camera's: right = world +x, up = world +y).
 
 Rendering is :class:`~simulation.camera.SimCamera` (the exact pinhole model of TinyRenderer)
-posed at the wrist; 640x480 takes ~10-30 ms (docs/closed_loop.md has the measured numbers).
+posed at the wrist, by default through :class:`~simulation.fast_render.CompositeRenderer`
+(``RigConfig.renderer``; the same pixels as TinyRenderer on the whole scene). Measured on this
+2-core machine, one object in view, with shadows: 640x480 18-30 ms (the whole scene 140-160
+ms), 320x240 8-12 ms (36-41 ms); docs/closed_loop.md has the numbers and commands.
 """
 
 from __future__ import annotations
@@ -124,7 +127,9 @@ class RigConfig:
     imager), ``near`` (m), ``mount``. Gripper: ``jaw_size``, ``max_opening`` (m), ``limits``,
     the home pose ``start_xyz`` (tool origin, m) and ``start_yaw`` (rad). Scene:
     ``object_ids`` (held-out catalogue indices; empty: a seeded random one), ``object_size``
-    (largest side, m), ``seed``, ``shadows``, ``table`` ('plain' or 'textured').
+    (largest side, m), ``seed``, ``shadows``, ``table`` ('plain' or 'textured'), ``renderer``
+    ('composite': :mod:`simulation.fast_render`, the same images as 'reference', TinyRenderer
+    on the whole scene, 4-8x faster).
     """
 
     width: int = 640
@@ -142,6 +147,7 @@ class RigConfig:
     seed: int = 0
     shadows: bool = True
     table: str = 'plain'
+    renderer: str = 'composite'
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,7 @@ class WristRig:
         self._debt = 0.0  # simulated time not yet stepped (less than one physics step)
         self.scene = SimulatedScene(self.camera(), objects=1, object_ids=c.object_ids,
                                     object_size=c.object_size, seed=c.seed,
-                                    shadows=c.shadows, table=c.table)
+                                    shadows=c.shadows, table=c.table, renderer=c.renderer)
         self.gripper = ParallelGripper(self.scene.world, c.jaw_size, park_slot=PARK_SLOT,
                                        max_opening=c.max_opening)
         self.reset()

@@ -34,6 +34,7 @@ from typing import List, Optional, Sequence
 
 from simulation.closed_loop import make_pipeline, run_trial, TrialConfig
 from simulation.disturbance import Disturbance
+from simulation.fast_render import RENDERERS
 from simulation.trial_gif import TrialRecorder
 from simulation.wrist_rig import RigConfig, WristRig
 from tools.closed_loop_report import LOOPS, markdown, plot, SCENES, summarise
@@ -59,14 +60,16 @@ class Setting:
 @dataclass(frozen=True)
 class BenchOptions:
     """The rig's image ``width``/``height`` (px), ``max_time`` (simulated s per trial),
-    ``latency`` (s from a frame to its detection; None: one frame period) and the servo's
-    ``control_rate`` (Hz)."""
+    ``latency`` (s from a frame to its detection; None: one frame period), the servo's
+    ``control_rate`` (Hz) and the rig's ``renderer`` (:data:`simulation.fast_render.RENDERERS`;
+    both give the same images)."""
 
     width: int = 320
     height: int = 240
     max_time: float = 15.0
     latency: Optional[float] = None
     control_rate: float = 100.0
+    renderer: str = 'composite'
 
 
 def trial_config(setting: Setting, seed: int, options: BenchOptions) -> TrialConfig:
@@ -86,7 +89,7 @@ def run_one(pipeline, obj: int, seed: int, setting: Setting, options: BenchOptio
     recorder = TrialRecorder() if gif is not None else None
     start = time.perf_counter()
     with WristRig(RigConfig(width=options.width, height=options.height, object_ids=[obj],
-                            seed=seed, shadows=False)) as rig:
+                            seed=seed, shadows=False, renderer=options.renderer)) as rig:
         result = run_trial(rig, pipeline, config, observer=recorder)
     if recorder is not None and not result.lifted:
         recorder.save(gif)
@@ -103,7 +106,7 @@ def run_one(pipeline, obj: int, seed: int, setting: Setting, options: BenchOptio
         'push': None if push is None else {'shift': [round(v, 4) for v in push.shift],
                                            'turn_deg': round(math.degrees(push.turn), 1),
                                            'started': result.pushed_at},
-        'wall_time': round(time.perf_counter() - start, 2),
+        'wall_time': round(time.perf_counter() - start, 2), 'renderer': options.renderer,
     }
 
 
@@ -142,6 +145,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='wrist image width, px (default: 320)')
     parser.add_argument('--height', type=int, default=240,
                         help='wrist image height, px (default: 240)')
+    parser.add_argument('--renderer', choices=RENDERERS, default='composite',
+                        help="the rig's render path (simulation.fast_render; the same images, "
+                        'composite faster; default: composite)')
     parser.add_argument('--json', type=Path, default=None, help='JSON lines, one per trial')
     parser.add_argument('--plot', type=Path, default=None, help='bar chart (PNG)')
     parser.add_argument('--failures', type=Path, default=None,
@@ -157,7 +163,7 @@ def main(argv=None) -> int:
         print('error: --control-rate must be positive')
         return 2
     options = BenchOptions(args.width, args.height, args.max_time, args.latency,
-                           args.control_rate)
+                           args.control_rate, args.renderer)
     todo = [(obj, seed, setting) for obj in args.objects for seed in args.seeds
             for setting in settings(args.scenes, args.loops, args.rates)]
     pipeline = make_pipeline(TrialConfig().object_height)

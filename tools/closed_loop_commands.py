@@ -6,8 +6,9 @@ says:
 
 * the wrist camera node (:mod:`simulation.wrist_camera_node`, node ``wrist_camera``): one
   held-out object, ``width`` x ``height`` rgb8 at up to ``rate`` Hz, no shadows (a moving frame
-  costs a render: small and unshadowed keeps the rate up on a CPU), its ``~/gripper`` remapped
-  to the controller's ``servo_controller/gripper``;
+  costs a render: small and unshadowed keeps the rate up on a CPU), the ``renderer`` path
+  (composite by default: :mod:`simulation.fast_render`), its ``~/gripper`` remapped to the
+  controller's ``servo_controller/gripper``;
 * the grasp node (:mod:`mtg_grasp_ros.grasp_node`, node ``grasp_detection``) on the wrist
   camera's ``/camera/color/*`` topics, the camera pose from TF at each image stamp
   (``use_tf: true``), grasps in ``base_link`` (the table at z = 0) at ``object_height`` above
@@ -28,6 +29,7 @@ import sys
 from typing import Dict, List, Optional
 
 from simulation.closed_loop import TrialConfig
+from simulation.fast_render import RENDERERS
 from tools.ros_processes import GRASP_NODE_MODULE, IMAGE_TOPIC, INFO_TOPIC
 
 WRIST_CAMERA_MODULE = 'simulation.wrist_camera_node'
@@ -46,7 +48,8 @@ NAMES = ('wrist_camera', 'grasp_node', 'servo_controller')
 @dataclass(frozen=True)
 class ClosedLoopConfig:
     """The closed loop's settings: ``object`` (held-out catalogue index) and ``seed`` of the
-    scene; the wrist camera's ``rate`` (Hz), ``width`` x ``height`` (px) and ``shadows``; the
+    scene; the wrist camera's ``rate`` (Hz), ``width`` x ``height`` (px), ``shadows`` and
+    ``renderer`` (:data:`simulation.fast_render.RENDERERS`); the
     grasp node's ``model`` (None: the package default), ``object_height`` (m above the table),
     ``threads`` (0: the library default); the controller's ``control_rate`` (Hz); ``moving``:
     the wrist camera pushes the object during the approach (its ``push_seed`` = ``seed``, the
@@ -59,6 +62,7 @@ class ClosedLoopConfig:
     width: int = 320
     height: int = 240
     shadows: bool = False
+    renderer: str = 'composite'
     model: Optional[Path] = None
     object_height: float = TrialConfig().object_height
     threads: int = 0
@@ -70,6 +74,8 @@ class ClosedLoopConfig:
             raise ValueError('rate and control_rate must be positive, width and height >= 16')
         if self.object < 0 or self.threads < 0:
             raise ValueError('object and threads must be >= 0')
+        if self.renderer not in RENDERERS:
+            raise ValueError(f'renderer must be one of {RENDERERS}, got {self.renderer!r}')
 
 
 def _ros_args(params: Dict[str, object], remaps: Dict[str, str]) -> List[str]:
@@ -81,7 +87,8 @@ def wrist_camera_command(cfg: ClosedLoopConfig) -> List[str]:
     """The wrist camera node of ``cfg``."""
     params = {'rate': float(cfg.rate), 'width': int(cfg.width), 'height': int(cfg.height),
               'shadows': str(cfg.shadows).lower(), 'object_ids': f'r{cfg.object:03d}',
-              'seed': int(cfg.seed), 'push_seed': int(cfg.seed) if cfg.moving else -1}
+              'seed': int(cfg.seed), 'push_seed': int(cfg.seed) if cfg.moving else -1,
+              'renderer': cfg.renderer}
     return ([sys.executable, '-m', WRIST_CAMERA_MODULE]
             + _ros_args(params, {'wrist_camera/gripper': GRIPPER_TOPIC.lstrip('/')}))
 

@@ -27,6 +27,7 @@ import sys
 import time
 from typing import List, Optional, TextIO
 
+from simulation.fast_render import RENDERERS
 from tools.closed_loop_commands import ClosedLoopConfig, commands, NAMES
 from tools.closed_loop_monitor import LoopMonitor, LoopResult, summarise
 from tools.ros_processes import (add_domain_argument, add_transport_argument, Child, ChildDied,
@@ -57,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--width', type=int, default=default.width, help='image width, px')
     parser.add_argument('--height', type=int, default=default.height, help='image height, px')
     parser.add_argument('--shadows', action='store_true', help='render shadows (slower)')
+    parser.add_argument('--renderer', choices=RENDERERS, default=default.renderer,
+                        help="the wrist camera's render path (simulation.fast_render)")
     parser.add_argument('--moving', action='store_true',
                         help='push the object 3-6 cm and turn it 20-45 deg during the approach '
                         '(the push the ROS-free benchmark draws for this object and seed)')
@@ -82,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     try:
         args.config = ClosedLoopConfig(
             object=args.object, seed=args.seed, rate=args.rate, width=args.width,
-            height=args.height, shadows=args.shadows, model=args.model,
+            height=args.height, shadows=args.shadows, renderer=args.renderer, model=args.model,
             object_height=args.object_height, threads=args.threads,
             control_rate=args.control_rate, moving=args.moving)
     except ValueError as exc:

@@ -54,8 +54,13 @@ def test_commands_wire_the_three_nodes():
     moving = ros_args(commands(ClosedLoopConfig(object=120, seed=7, moving=True),
                                MODEL)['wrist_camera'])
     assert moving[1]['push_seed'] == '7'
+    assert camera[1]['renderer'] == 'composite'
+    reference = ros_args(commands(ClosedLoopConfig(renderer='reference'), MODEL)['wrist_camera'])
+    assert reference[1]['renderer'] == 'reference'
     with pytest.raises(ValueError):
         ClosedLoopConfig(rate=0.0)
+    with pytest.raises(ValueError):
+        ClosedLoopConfig(renderer='opengl')
 
 
 def test_summary_of_a_lift_and_of_a_timeout():
