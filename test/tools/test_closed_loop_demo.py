@@ -83,6 +83,20 @@ def test_summary_of_a_lift_and_of_a_timeout():
     assert not timed_out.lifted and timed_out.grasp_s is None and timed_out.detections == 0
 
 
+def test_demo_prints_waiting_until_the_first_detections():
+    from tools.closed_loop_demo import _log_events
+    r, lines = LoopRecord(), []
+    seen = {'states': 0, 'holding': None, 'detection': False}
+    r.states = [(6.5, 'waiting')]   # the controller's first state: it holds still
+    _log_events(r, seen, 0.0, lines.append)
+    assert lines == ['  6.50 s  controller: waiting for the first detections (holding still)']
+    r.detections = [(10.1, 1)]
+    r.states.append((10.2, 'approach'))
+    _log_events(r, seen, 0.0, lines.append)
+    assert lines[1:] == [' 10.10 s  first detections (1 grasps): the servo starts',
+                         ' 10.20 s  controller: approach']
+
+
 def test_launch_file_describes_the_three_processes(monkeypatch):
     # launch.actions: the repository's launch/ folder alone makes ``launch`` importable.
     pytest.importorskip('launch.actions', reason='launch is not installed (no PyPI wheel): a '
@@ -140,3 +154,6 @@ def test_the_three_nodes_lift_object_460_over_ros(tmp_path):
     assert result['command_rate'] > 50.0 and result['detection_rate'] > 1.0, output
     assert result['with_grasp'] >= 5, output
     assert 'nodes stopped' in output
+    # The controller says it waits (not 'approach') until the first detections.
+    assert output.index('controller: waiting') < output.index('first detections')
+    assert 'controller: approach' in output
