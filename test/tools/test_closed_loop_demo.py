@@ -57,6 +57,10 @@ def test_commands_wire_the_three_nodes():
     assert camera[1]['renderer'] == 'composite'
     reference = ros_args(commands(ClosedLoopConfig(renderer='reference'), MODEL)['wrist_camera'])
     assert reference[1]['renderer'] == 'reference'
+    # The demo watches the end itself: its controller keeps running after DONE.
+    assert controller[1]['exit_when_done'] == 'false'
+    exiting = ros_args(commands(ClosedLoopConfig(exit_when_done=True), MODEL)['servo_controller'])
+    assert exiting[1]['exit_when_done'] == 'true'
     with pytest.raises(ValueError):
         ClosedLoopConfig(rate=0.0)
     with pytest.raises(ValueError):
@@ -122,6 +126,25 @@ def test_launch_file_describes_the_three_processes(monkeypatch):
                                          for part in p.cmd] for p in processes}
     assert 'object_ids:=r300' in cmds['wrist_camera']
     assert 'detections:=/grasp_detection/detections' in cmds['servo_controller']
+    # The defaults: composite render, static scene, no shadows, the launch ends after DONE.
+    assert {'renderer:=composite', 'push_seed:=-1', 'shadows:=false'} <= set(
+        cmds['wrist_camera'])
+    assert 'exit_when_done:=true' in cmds['servo_controller']
+    context.launch_configurations.update(renderer='reference', moving='true', shadows='true',
+                                         exit_when_done='false')
+    cfg = module.config_of(context)
+    assert (cfg.renderer, cfg.moving, cfg.shadows, cfg.exit_when_done) == (
+        'reference', True, True, False)
+    cmds = {p.name[0].perform(context): [''.join(s.perform(context) for s in part)
+                                         for part in p.cmd]
+            for p in module.process_actions(context)}
+    assert {'renderer:=reference', 'push_seed:=3', 'shadows:=true'} <= set(
+        cmds['wrist_camera'])
+    assert 'exit_when_done:=false' in cmds['servo_controller']
+    context.launch_configurations['moving'] = 'yes'
+    with pytest.raises(ValueError, match='moving'):
+        module.config_of(context)
+    context.launch_configurations['moving'] = 'false'
     context.launch_configurations['dds'] = 'environment'
     assert {a.name[0].perform(context) for a in module.environment_actions(context)} == {
         'PYTHONPATH', 'PYTHONUNBUFFERED'}
