@@ -281,8 +281,9 @@ __getattr__ = lazy_node_class(globals(), 'SimCameraNode', _node_class)  # SimCam
 def spin_node(node_class, name: str, args=None) -> int:
     """Make ``node_class()`` and spin it until shutdown (``args``: rclpy's command line); 1
     when it cannot start (the reason logged as ``name``'s fatal line), else 0 (also when a
-    callback fails because SIGINT has just shut the context down). The ``main`` of the
-    simulation's nodes."""
+    callback fails because SIGINT has just shut the context down). A node with a ``finished``
+    future (an rclpy ``Future``) is spun until it is done too, and its result is the exit code
+    (the servo controller's ``exit_when_done``). The ``main`` of the simulation's nodes."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -293,7 +294,13 @@ def spin_node(node_class, name: str, args=None) -> int:
     code = 0
     try:
         node = node_class()
-        rclpy.spin(node)
+        finished = getattr(node, 'finished', None)
+        if finished is None:
+            rclpy.spin(node)
+        else:
+            rclpy.spin_until_future_complete(node, finished)
+            if finished.done():
+                code = int(finished.result())
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # bad parameter, pybullet missing, ...

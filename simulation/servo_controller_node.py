@@ -20,18 +20,24 @@ node's ``~/detections`` (``vision_msgs/Detection3DArray``, layout in the README;
 * **start**: the servo starts at the first ``detections`` message (empty or not): until then
   the node publishes zero twists, so the grasp node's start-up (loading its model: seconds)
   does not count against the servo's ``lost_timeout`` (it would end in FAILED 'no target'
-  before the first detection);
+  before the first detection); its ``~/state`` is :data:`WAITING` ('waiting') until the
+  servo's first step (the first detections and a tool pose), then the servo's phase;
+* **end**: with ``exit_when_done`` (default false) the node exits once the servo is DONE
+  (exit code 0) or FAILED (1), after :data:`EXIT_GRACE` s more of zero twists (the last
+  phase and gripper command reach the subscribers); ``ros2 launch`` of
+  tools/launch/closed_loop.launch.py then ends (it shuts down when one process exits);
 * **outputs**: ``cmd_twist`` (``geometry_msgs/TwistStamped`` in ``base_frame``, every tick),
   ``~/gripper`` (``std_msgs/String``: 'open' / 'close', on every change of the servo's
   gripper command only: the wrist camera node closes again on every 'close') and ``~/state``
-  (``std_msgs/String``: the servo's phase, on change; reliable, transient-local depth 10, so
-  a monitor that subscribes late still gets the newest phases).
+  (``std_msgs/String``: 'waiting', then the servo's phase, on change; reliable,
+  transient-local depth 10, so a monitor that subscribes late still gets the newest phases).
 
 The wrist camera node acts on ``~/gripper`` when remapped to it (run it with
 ``--ros-args -r wrist_camera/gripper:=servo_controller/gripper``): 'close' closes its fingers
 and, while closed, LIFT's upward twist rises on the gripper's motorised lift joint, so a grasped
 object comes along (its ``~/holding`` says whether the object is between the fingers).
-Parameters: ``rate``, ``base_frame``, ``tool_frame``, ``reacquire_radius`` and every
+Parameters: ``rate``, ``base_frame``, ``tool_frame``, ``reacquire_radius``,
+``exit_when_done`` and every
 :class:`~simulation.servo.ServoGains` field (read-only; :data:`PARAMETERS`).
 """
 
@@ -40,6 +46,7 @@ from __future__ import annotations
 from dataclasses import fields
 import math
 import sys
+import time
 from typing import Any, Optional, Sequence, Tuple
 
 from mtg_grasp_ros.transforms import RigidTransform
@@ -47,6 +54,10 @@ from simulation.camera_node import declare_parameters, lazy_node_class, spin_nod
 from simulation.servo import GraspServo, GraspTarget, ServoGains
 
 NODE_NAME = 'servo_controller'
+#: ``~/state`` until the servo's first step (no detections or no tool pose yet: it holds still).
+WAITING = 'waiting'
+#: Seconds between DONE / FAILED and the exit with ``exit_when_done``.
+EXIT_GRACE = 0.5
 
 #: ``(name, default, description)`` of every (read-only) parameter of the node.
 PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
@@ -55,6 +66,8 @@ PARAMETERS: Tuple[Tuple[str, Any, str], ...] = (
     ('tool_frame', 'gripper_tool', 'the gripper tool frame (x closing, z approach)'),
     ('reacquire_radius', 0.03, 'tracked id gone: take the detection nearest the previous '
      'target within this distance (m; 0 = the best one)'),
+    ('exit_when_done', False, f'exit {EXIT_GRACE:g} s after the servo is done (exit code 0) '
+     'or failed (1): ends a ros2 launch; false = keep publishing zero twists'),
 ) + tuple((f.name, float(f.default), f'ServoGains.{f.name} (simulation/servo.py)')
           for f in fields(ServoGains))
 
@@ -96,6 +109,7 @@ def _node_class():
     """The rclpy node class (built lazily: importing this module needs no ROS)."""
     from geometry_msgs.msg import TwistStamped
     from rclpy.node import Node
+    from rclpy.task import Future
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from rclpy.time import Time
     from std_msgs.msg import String
@@ -121,6 +135,11 @@ def _node_class():
             self._last: Optional[GraspTarget] = None   # the newest target chosen
             self.switches = 0   # tracked id changes while approaching
             self.started = False   # a detections message has arrived: the servo runs
+            self.stepped = False   # the servo has made its first step (state no longer WAITING)
+            self._finished_at: Optional[float] = None   # monotonic s of DONE / FAILED
+            #: Done (its result: the exit code) once the node wants to exit (exit_when_done):
+            #: simulation.camera_node.spin_node spins until then.
+            self.finished = Future()
             self._said: Tuple[str, str] = ('', '')
             self.ticks = 0
             self.cmd_pub = self.create_publisher(TwistStamped, 'cmd_twist', 10)
@@ -175,18 +194,32 @@ def _node_class():
             if tool is not None and self.started:
                 target, self._target = self._target, None
                 twist = self.servo.update(tool, target, now.nanoseconds * 1e-9)
+                self.stepped = True
                 (msg.twist.linear.x, msg.twist.linear.y,
                  msg.twist.linear.z) = twist.linear
                 msg.twist.angular.z = twist.yaw_rate
             self.cmd_pub.publish(msg)
             self.ticks += 1
-            said = (self.servo.state.value, self.servo.gripper)
+            said = (self.servo.state.value if self.stepped else WAITING, self.servo.gripper)
             if said != self._said:
                 self.state_pub.publish(self._String(data=said[0]))
                 if said[1] != self._said[1]:   # a repeated 'close' would close again
                     self.gripper_pub.publish(self._String(data=said[1]))
-                self.get_logger().info(f'{said[0]} (gripper {said[1]}) {self.servo.reason}')
+                reason = (self.servo.reason if self.stepped else
+                          'for the first detections and the tool pose: holding still')
+                self.get_logger().info(f'{said[0]} (gripper {said[1]}) {reason}')
                 self._said = said
+            if self.p['exit_when_done'] and self.servo.finished:
+                self._exit_after_grace()
+
+        def _exit_after_grace(self) -> None:
+            now = time.monotonic()
+            if self._finished_at is None:
+                self._finished_at = now
+            elif now - self._finished_at >= EXIT_GRACE and not self.finished.done():
+                done = self.servo.state.value == 'done'
+                self.get_logger().info(f'exit_when_done: exiting ({self.servo.state.value})')
+                self.finished.set_result(0 if done else 1)
 
     return ServoControllerNode
 
@@ -195,8 +228,8 @@ __getattr__ = lazy_node_class(globals(), 'ServoControllerNode', _node_class)
 
 
 def main(args=None) -> int:
-    """Run the node until shutdown; 1 when it cannot start.
-    ``python -m simulation.servo_controller_node``."""
+    """Run the node until shutdown (or, with ``exit_when_done``, until DONE: 0, or FAILED:
+    1); 1 when it cannot start. ``python -m simulation.servo_controller_node``."""
     return spin_node(_node_class(), NODE_NAME, args)
 
 

@@ -16,7 +16,9 @@ says:
   follows one detection id);
 * the servo controller (:mod:`simulation.servo_controller_node`, node ``servo_controller``):
   ``detections`` <- ``/grasp_detection/detections``, ``cmd_twist`` ->
-  ``/wrist_camera/cmd_twist``, at ``control_rate`` Hz.
+  ``/wrist_camera/cmd_twist``, at ``control_rate`` Hz; ``exit_when_done``: it exits after
+  DONE (0) or FAILED (1), which ends a ``ros2 launch`` (the demo keeps it false: it watches
+  the end itself).
 
 All three need tf2_ros (and the controller vision_msgs): the ROS extras, or a ROS install.
 """
@@ -53,7 +55,8 @@ class ClosedLoopConfig:
     grasp node's ``model`` (None: the package default), ``object_height`` (m above the table),
     ``threads`` (0: the library default); the controller's ``control_rate`` (Hz); ``moving``:
     the wrist camera pushes the object during the approach (its ``push_seed`` = ``seed``, the
-    push of the ROS-free benchmark for the same object and seed). Raises ValueError for
+    push of the ROS-free benchmark for the same object and seed); ``exit_when_done``: the
+    controller exits after DONE or FAILED (its parameter of that name). Raises ValueError for
     impossible values."""
 
     object: int = 460
@@ -68,6 +71,7 @@ class ClosedLoopConfig:
     threads: int = 0
     control_rate: float = 100.0
     moving: bool = False
+    exit_when_done: bool = False
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.control_rate <= 0 or self.width < 16 or self.height < 16:
@@ -106,7 +110,8 @@ def grasp_node_command(cfg: ClosedLoopConfig, model: Path) -> List[str]:
 def controller_command(cfg: ClosedLoopConfig) -> List[str]:
     """The servo controller node of ``cfg``."""
     return ([sys.executable, '-m', CONTROLLER_MODULE]
-            + _ros_args({'rate': float(cfg.control_rate)},
+            + _ros_args({'rate': float(cfg.control_rate),
+                         'exit_when_done': str(cfg.exit_when_done).lower()},
                         {'detections': DETECTIONS_TOPIC, 'cmd_twist': CMD_TWIST_TOPIC}))
 
 

@@ -29,7 +29,7 @@ from typing import List, Optional, TextIO
 
 from simulation.fast_render import RENDERERS
 from tools.closed_loop_commands import ClosedLoopConfig, commands, NAMES
-from tools.closed_loop_monitor import LoopMonitor, LoopResult, summarise
+from tools.closed_loop_monitor import LoopMonitor, LoopResult, state_text, summarise
 from tools.ros_processes import (add_domain_argument, add_transport_argument, Child, ChildDied,
                                  configure_ros_environment, init_rclpy, raise_interrupt,
                                  resolve_model, stop_children, transport_label)
@@ -216,7 +216,7 @@ def _log_events(record, seen: dict, t0: float, log: Log) -> None:
         t, n = record.detections[0]
         log(f'{t - t0:6.2f} s  first detections ({n} grasps): the servo starts')
     for t, state in record.states[seen['states']:]:
-        log(f'{t - t0:6.2f} s  controller: {state}')
+        log(f'{t - t0:6.2f} s  controller: {state_text(state)}')
     seen['states'] = len(record.states)
     if record.holding and record.holding[-1][1] != seen['holding']:
         t, seen['holding'] = record.holding[-1]

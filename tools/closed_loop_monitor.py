@@ -21,11 +21,20 @@ from tools.closed_loop_commands import (CMD_TWIST_TOPIC, DETECTIONS_TOPIC, HOLDI
 
 #: The controller's final phases.
 FINAL_STATES = ('done', 'failed')
+#: How the demo prints a controller state that is not a servo phase (the node's ``WAITING``:
+#: no detections yet, it holds still).
+STATE_TEXT = {'waiting': 'waiting for the first detections (holding still)'}
+
+
+def state_text(state: str) -> str:
+    """The controller's ``~/state`` ``state`` as the demo prints it."""
+    return STATE_TEXT.get(state, state)
 
 
 @dataclass
 class LoopRecord:
-    """Arrival times (monotonic s) and contents: ``states`` (t, phase), ``holding`` (t, bool),
+    """Arrival times (monotonic s) and contents: ``states`` (t, phase: 'waiting' until the
+    servo's first step, then :class:`simulation.servo.ServoState` values), ``holding`` (t, bool),
     ``object_z`` (first and newest z of the object's base in base_link, m), ``detections``
     (t, number of detections in the array), ``commands`` (t of each TwistStamped)."""
 

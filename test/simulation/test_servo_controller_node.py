@@ -5,6 +5,10 @@ about its 100 Hz rate and bring the tool to the pre-grasp above the tracked dete
 Skips without tf2_ros or vision_msgs."""
 
 import math
+from pathlib import Path
+import signal
+import subprocess
+import sys
 import time
 
 from geometry_msgs.msg import TransformStamped, TwistStamped
@@ -13,6 +17,7 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
 
 from mtg_grasp_ros.transforms import quaternion_from_matrix, quaternion_from_rpy
@@ -22,6 +27,8 @@ from simulation.wrist_rig import tool_rotation
 
 tf2_ros = pytest.importorskip('tf2_ros', reason='tf2_ros is not installed (no PyPI wheel)')
 vision_msgs = pytest.importorskip('vision_msgs.msg', reason='vision_msgs is not installed')
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quaternion_yaw():
@@ -122,3 +129,140 @@ def test_controller_servoes_a_simulated_tool_to_the_tracked_detection(ros):
     np.testing.assert_allclose(position[:2], target[:2], atol=0.01)
     assert position[2] < target[2] + gains.pregrasp_height - 0.02
     assert abs(math.remainder(yaw - 0.5, math.pi)) < 0.1
+
+
+class Robot:
+    """The tester's robot: integrates the newest command of the controller in namespace ``ns``
+    and broadcasts base_link -> gripper_tool; publishes detection arrays; records ``~/state``
+    (latched, as a monitor that joins late) and the commands."""
+
+    def __init__(self, ns, position, yaw=0.0):
+        self.node = rclpy.create_node('servo_robot', namespace=ns)
+        self.commands, self.states = [], []
+        self.node.create_subscription(TwistStamped, 'cmd_twist', self.commands.append, 100)
+        self.node.create_subscription(
+            String, 'servo_controller/state', lambda m: self.states.append(m.data),
+            QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self.detections = self.node.create_publisher(vision_msgs.Detection3DArray,
+                                                     'detections', 10)
+        self.broadcaster = tf2_ros.TransformBroadcaster(self.node)
+        self.position, self.yaw = np.array(position, float), yaw
+        self.t_last = time.monotonic()
+
+    def publish(self, *detections):
+        array = vision_msgs.Detection3DArray()
+        array.header.frame_id = 'base_link'
+        array.detections = list(detections)
+        self.detections.publish(array)
+
+    def step(self):
+        now = time.monotonic()
+        dt, self.t_last = now - self.t_last, now
+        if self.commands:
+            cmd = self.commands[-1].twist
+            self.position += dt * np.array([cmd.linear.x, cmd.linear.y, cmd.linear.z])
+            self.yaw += dt * cmd.angular.z
+        tf = TransformStamped()
+        tf.header.stamp = self.node.get_clock().now().to_msg()
+        tf.header.frame_id, tf.child_frame_id = 'base_link', 'gripper_tool'
+        (tf.transform.translation.x, tf.transform.translation.y,
+         tf.transform.translation.z) = (float(v) for v in self.position)
+        r = tf.transform.rotation
+        r.x, r.y, r.z, r.w = (float(v) for v in quaternion_from_matrix(tool_rotation(self.yaw)))
+        self.broadcaster.sendTransform(tf)
+
+
+def spin_for(executor, robot, seconds, until=lambda: False):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not until():
+        robot.step()
+        executor.spin_once(timeout_sec=0.005)
+
+
+def test_state_is_waiting_until_the_first_detections_then_approach(ros):
+    from simulation.servo_controller_node import ServoControllerNode, WAITING
+
+    ns = f'/wait{time.monotonic_ns() % 100000}'
+    node = ServoControllerNode(namespace=ns)
+    robot = Robot(ns, (0.0, 0.0, 0.35))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(robot.node)
+    try:
+        spin_for(executor, robot, 0.8)   # TF, but no detections yet: the servo holds still
+        assert robot.states == [WAITING] and node.servo.state.value == 'approach'
+        assert len(robot.commands) > 10
+        assert all(c.twist.linear.x == c.twist.linear.y == c.twist.linear.z == 0.0
+                   for c in robot.commands)
+        robot.publish(detection('1', (0.06, -0.04, 0.005), 0.5))
+        spin_for(executor, robot, 3.0, until=lambda: len(robot.states) > 1)
+        assert robot.states == [WAITING, 'approach']
+        assert not node.finished.done()   # exit_when_done is off by default
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        robot.node.destroy_node()
+
+
+def test_exit_when_done_ends_the_node_after_failed_with_code_1(ros):
+    from simulation.servo_controller_node import EXIT_GRACE, ServoControllerNode
+
+    ns = f'/fail{time.monotonic_ns() % 100000}'
+    node = ServoControllerNode(namespace=ns, parameter_overrides=[
+        Parameter('exit_when_done', value=True), Parameter('lost_timeout', value=0.3)])
+    robot = Robot(ns, (0.0, 0.0, 0.35))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(robot.node)
+    try:
+        robot.publish()   # an empty array: the servo starts, and never gets a target
+        seen = {}
+
+        def finished():
+            if node.servo.finished:
+                seen.setdefault('failed', time.monotonic())
+            return node.finished.done()
+        spin_for(executor, robot, 10.0, until=finished)
+        assert node.finished.done() and node.finished.result() == 1
+        assert time.monotonic() - seen['failed'] >= EXIT_GRACE - 0.02   # zero twists meanwhile
+        assert robot.states[0] == 'waiting' and robot.states[-1] == 'failed'
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        robot.node.destroy_node()
+
+
+def test_exit_when_done_ends_the_process_with_code_0_after_the_lift(ros):
+    """The node as its own process (``python -m``, as ros2 launch runs it) with fast gains,
+    the tester's robot starting at the pre-grasp: waiting, final (the first step is at the
+    pre-grasp), close, lift, done, then the process exits by itself with code 0."""
+    ns = f'/done{time.monotonic_ns() % 100000}'
+    target = (0.02, 0.01, 0.005)
+    params = {'exit_when_done': 'true', 'pregrasp_height': 0.03, 'replan_height': 0.02,
+              'final_speed': 0.2, 'close_time': 0.1, 'lift_height': 0.02, 'lift_speed': 0.2}
+    command = [sys.executable, '-m', 'simulation.servo_controller_node', '--ros-args',
+               '-r', f'__ns:={ns}'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    robot = Robot(ns, (target[0], target[1], target[2] + 0.03), yaw=0.3)
+    executor = SingleThreadedExecutor()
+    executor.add_node(robot.node)
+    try:
+        def published():   # once the controller listens: a detection every 0.1 s until done
+            if time.monotonic() >= published.next:
+                robot.publish(detection('1', target, 0.3))
+                published.next = time.monotonic() + 0.1
+            return proc.poll() is not None
+        published.next = 0.0
+        spin_for(executor, robot, 40.0, until=published)
+        output = proc.communicate(timeout=10)[0] if proc.poll() is not None else ''
+        assert proc.returncode == 0, (robot.states, output)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=10)
+        executor.shutdown()
+        robot.node.destroy_node()
+    assert robot.states == ['waiting', 'final', 'close', 'lift', 'done'], output
+    assert 'exiting (done)' in output
+    assert robot.position[2] > target[2] + 0.015   # lifted 2 cm from the grasp height

@@ -57,6 +57,10 @@ def test_commands_wire_the_three_nodes():
     assert camera[1]['renderer'] == 'composite'
     reference = ros_args(commands(ClosedLoopConfig(renderer='reference'), MODEL)['wrist_camera'])
     assert reference[1]['renderer'] == 'reference'
+    # The demo watches the end itself: its controller keeps running after DONE.
+    assert controller[1]['exit_when_done'] == 'false'
+    exiting = ros_args(commands(ClosedLoopConfig(exit_when_done=True), MODEL)['servo_controller'])
+    assert exiting[1]['exit_when_done'] == 'true'
     with pytest.raises(ValueError):
         ClosedLoopConfig(rate=0.0)
     with pytest.raises(ValueError):
@@ -81,6 +85,20 @@ def test_summary_of_a_lift_and_of_a_timeout():
     assert not summarise(r, 0.0, 11.5, lift_height=0.1).lifted
     timed_out = summarise(LoopRecord(states=[(1.0, 'approach')]), 0.0, 60.0)
     assert not timed_out.lifted and timed_out.grasp_s is None and timed_out.detections == 0
+
+
+def test_demo_prints_waiting_until_the_first_detections():
+    from tools.closed_loop_demo import _log_events
+    r, lines = LoopRecord(), []
+    seen = {'states': 0, 'holding': None, 'detection': False}
+    r.states = [(6.5, 'waiting')]   # the controller's first state: it holds still
+    _log_events(r, seen, 0.0, lines.append)
+    assert lines == ['  6.50 s  controller: waiting for the first detections (holding still)']
+    r.detections = [(10.1, 1)]
+    r.states.append((10.2, 'approach'))
+    _log_events(r, seen, 0.0, lines.append)
+    assert lines[1:] == [' 10.10 s  first detections (1 grasps): the servo starts',
+                         ' 10.20 s  controller: approach']
 
 
 def test_launch_file_describes_the_three_processes(monkeypatch):
@@ -108,6 +126,25 @@ def test_launch_file_describes_the_three_processes(monkeypatch):
                                          for part in p.cmd] for p in processes}
     assert 'object_ids:=r300' in cmds['wrist_camera']
     assert 'detections:=/grasp_detection/detections' in cmds['servo_controller']
+    # The defaults: composite render, static scene, no shadows, the launch ends after DONE.
+    assert {'renderer:=composite', 'push_seed:=-1', 'shadows:=false'} <= set(
+        cmds['wrist_camera'])
+    assert 'exit_when_done:=true' in cmds['servo_controller']
+    context.launch_configurations.update(renderer='reference', moving='true', shadows='true',
+                                         exit_when_done='false')
+    cfg = module.config_of(context)
+    assert (cfg.renderer, cfg.moving, cfg.shadows, cfg.exit_when_done) == (
+        'reference', True, True, False)
+    cmds = {p.name[0].perform(context): [''.join(s.perform(context) for s in part)
+                                         for part in p.cmd]
+            for p in module.process_actions(context)}
+    assert {'renderer:=reference', 'push_seed:=3', 'shadows:=true'} <= set(
+        cmds['wrist_camera'])
+    assert 'exit_when_done:=false' in cmds['servo_controller']
+    context.launch_configurations['moving'] = 'yes'
+    with pytest.raises(ValueError, match='moving'):
+        module.config_of(context)
+    context.launch_configurations['moving'] = 'false'
     context.launch_configurations['dds'] = 'environment'
     assert {a.name[0].perform(context) for a in module.environment_actions(context)} == {
         'PYTHONPATH', 'PYTHONUNBUFFERED'}
@@ -140,3 +177,6 @@ def test_the_three_nodes_lift_object_460_over_ros(tmp_path):
     assert result['command_rate'] > 50.0 and result['detection_rate'] > 1.0, output
     assert result['with_grasp'] >= 5, output
     assert 'nodes stopped' in output
+    # The controller says it waits (not 'approach') until the first detections.
+    assert output.index('controller: waiting') < output.index('first detections')
+    assert 'controller: approach' in output

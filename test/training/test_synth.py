@@ -20,6 +20,7 @@ from training.formats import load_sample
 from training.jacquard import find_jacquard, read_jacquard_grasps
 from training.synth import HELDOUT_OBJECT_IDS
 from training.synth.__main__ import main as synth_main
+from training.synth.preview import draw_preview, label, panel_labels, TILE
 from training.synth.sampling import (Candidate, CONTACT_MARGIN, contact_opening,
                                      footprint_is_free, label_opening, OpeningStats,
                                      sample_candidates)
@@ -31,14 +32,16 @@ ARGS = ['--objects', '2', '--views', '2', '--image-size', str(SIZE), '--trials',
         '--seed', '3', '--quiet']
 
 
-def _generate(out: Path, workers: int) -> Path:
-    assert synth_main(['--out', str(out), '--workers', str(workers), *ARGS]) == 0
+def _generate(out: Path, workers: int, *extra: str) -> Path:
+    assert synth_main(['--out', str(out), '--workers', str(workers), *ARGS, *extra]) == 0
     return out
 
 
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory) -> Path:
-    return _generate(tmp_path_factory.mktemp('synth') / 'one_worker', 1)
+    """One worker's dataset; its ``--preview`` is ``preview.png`` beside it."""
+    root = tmp_path_factory.mktemp('synth')
+    return _generate(root / 'one_worker', 1, '--preview', str(root / 'preview.png'))
 
 
 def _views(root: Path):
@@ -283,3 +286,45 @@ def test_cli_help_describes_gripper_and_outputs(capsys):
         assert word in text
     # The help states the contact margin the sampler uses.
     assert f'{1 + CONTACT_MARGIN:g} x the contact width' in text
+
+
+def _labelled(panel: np.ndarray, text: str, **kwargs) -> bool:
+    """Whether ``panel`` (BGR) already carries ``label(text)``: labelling it again changes
+    nothing (the box hides whatever was under it)."""
+    return np.array_equal(panel, label(panel.copy(), text, **kwargs))
+
+
+def test_preview_panels_are_labelled(tmp_path):
+    """Two views of a grey image and a depth ramp (a hole in the middle): one row of two tiles,
+    each with its caption and both panels labelled (RGB + grasps, the stereo depth's range)."""
+    rgb = np.full((256, 256, 3), 128, np.uint8)
+    depth = np.tile(np.linspace(0.5, 0.7, 256, dtype=np.float32), (256, 1))
+    depth[100:150, 100:150] = 0.0
+    grasp = Grasp(row=128.0, col=128.0, angle=0.3, width=60.0, jaw_size=20.0)
+    for view in (0, 1):
+        write_view(tmp_path / 'data', 'r001', view, rgb, depth, depth, depth > 0, [grasp])
+    out = draw_preview(tmp_path / 'data', tmp_path / 'sheet' / 'preview.png', n=2)
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (TILE, 4 * TILE, 3)
+    rgb_text, depth_text = panel_labels(depth)
+    assert rgb_text.startswith('RGB + grasps') and depth_text.startswith('stereo depth 0.50-0.70')
+    for i, stem in enumerate(('0_r001', '1_r001')):
+        tile = sheet[:, 2 * i * TILE:2 * (i + 1) * TILE]
+        assert _labelled(tile[:, :TILE], rgb_text) and _labelled(tile[:, TILE:], depth_text)
+        assert _labelled(tile, f'{stem}: 1 of 1 grasps', bottom=False, scale=0.5)
+        assert not _labelled(tile[:, TILE:], rgb_text)   # each panel its own label
+    # The label box is black, its text white, the grey image around it untouched.
+    box = sheet[TILE - 10:TILE - 1, :TILE]
+    assert (box == 0).all(axis=2).any() and (box == 255).all(axis=2).any()
+    assert (sheet[TILE // 2, 10] == 128).all()
+
+
+def test_cli_preview_is_written_and_labelled(dataset):
+    sheet = cv2.imread(str(dataset.parent / 'preview.png'))
+    assert sheet is not None and sheet.shape[0] % TILE == 0 and sheet.shape[1] == 4 * TILE
+    first = sorted(dataset.glob('*/*_grasps.txt'))[0]
+    stem = first.name[:-len('_grasps.txt')]
+    stereo = cv2.imread(str(first.with_name(stem + '_stereo_depth.tiff')), cv2.IMREAD_UNCHANGED)
+    rgb_text, depth_text = panel_labels(stereo)
+    assert _labelled(sheet[:TILE, :TILE], rgb_text)
+    assert _labelled(sheet[:TILE, TILE:2 * TILE], depth_text)

@@ -5,18 +5,25 @@ install)::
 
     . build/ros_extras/setup_ros_extras.sh
     ros2 launch tools/launch/closed_loop.launch.py [object:=460] [seed:=3] [rate:=15.0] \\
-        [width:=320] [height:=240] [model:=/path/to/models/NAME] [dds:=localhost|environment]
+        [width:=320] [height:=240] [shadows:=false] [renderer:=composite|reference] \\
+        [moving:=false] [exit_when_done:=true] [model:=/path/to/models/NAME] \\
+        [dds:=localhost|environment]
 
 The same three processes as ``python -m tools.closed_loop_demo``
 (:mod:`tools.closed_loop_commands`: the simulation's nodes are modules of the source tree, not
 executables of the installed package, so they run as ``python -m ...``: this file puts the
 repository root on the ``PYTHONPATH``),
 without the demo's monitor and verdict: watch ``/servo_controller/state`` and
-``/wrist_camera/holding`` yourself, stop with Ctrl-C. The launch ends when one of the processes
-exits. ``dds:=localhost`` (default) gives them the tools' DDS set-up
-(:func:`tools.ros_processes.dds_settings`: the Fast DDS profile config/fastdds_localhost.xml and
-``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: no DDS traffic leaves this machine); ``environment``
-changes nothing. ``ROS_DOMAIN_ID`` is yours: set a private one.
+``/wrist_camera/holding`` yourself. The launch ends when one of the processes exits: with
+``exit_when_done:=true`` (default) the controller exits 0.5 s after DONE (exit code 0: launch
+says it "finished cleanly") or FAILED (exit code 1), and launch stops the other two; with
+``exit_when_done:=false`` everything keeps running after the lift (to inspect the topics)
+until Ctrl-C. ``moving:=true`` pushes the object during the approach (the demo's ``--moving``);
+``renderer`` is the wrist camera's render path (:mod:`simulation.fast_render`).
+``dds:=localhost`` (default) gives them the tools' DDS set-up
+(:func:`tools.ros_processes.dds_settings`: the Fast DDS profile config/fastdds_localhost.xml
+and ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: no DDS traffic leaves this machine);
+``environment`` changes nothing. ``ROS_DOMAIN_ID`` is yours: set a private one.
 """
 
 import os
@@ -32,21 +39,33 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:   # ros2 launch does not run from the source tree
     sys.path.insert(0, str(ROOT))
 
+from simulation.fast_render import RENDERERS  # noqa: E402
 from tools.closed_loop_commands import ClosedLoopConfig, commands  # noqa: E402
 from tools.ros_processes import dds_settings, resolve_model  # noqa: E402
 
 #: Values of the ``dds`` launch argument.
 DDS_CHOICES = ('localhost', 'environment')
+#: Values of the boolean launch arguments.
+BOOLEANS = ('true', 'false')
 
 
 def config_of(context) -> ClosedLoopConfig:
     """The :class:`ClosedLoopConfig` of the launch arguments; ValueError for bad values."""
     def value(name):
         return LaunchConfiguration(name).perform(context)
+
+    def flag(name):
+        text = value(name).lower()
+        if text not in BOOLEANS:
+            raise ValueError(f'{name} must be true or false, got {text!r}')
+        return text == 'true'
     model = value('model')
     return ClosedLoopConfig(object=int(value('object')), seed=int(value('seed')),
                             rate=float(value('rate')), width=int(value('width')),
-                            height=int(value('height')), model=Path(model) if model else None)
+                            height=int(value('height')), shadows=flag('shadows'),
+                            renderer=value('renderer'), moving=flag('moving'),
+                            exit_when_done=flag('exit_when_done'),
+                            model=Path(model) if model else None)
 
 
 def environment_actions(context):
@@ -86,6 +105,20 @@ def generate_launch_description():
                               description='image width, px'),
         DeclareLaunchArgument('height', default_value=str(default.height),
                               description='image height, px'),
+        DeclareLaunchArgument('shadows', default_value=str(default.shadows).lower(),
+                              choices=list(BOOLEANS), description='render shadows (slower)'),
+        DeclareLaunchArgument('renderer', default_value=default.renderer,
+                              choices=list(RENDERERS),
+                              description="the wrist camera's render path: composite = the "
+                                          'objects by TinyRenderer, the table composited; '
+                                          'reference = TinyRenderer on the whole scene'),
+        DeclareLaunchArgument('moving', default_value=str(default.moving).lower(),
+                              choices=list(BOOLEANS),
+                              description='push the object 3-6 cm and turn it 20-45 deg during '
+                                          'the approach'),
+        DeclareLaunchArgument('exit_when_done', default_value='true', choices=list(BOOLEANS),
+                              description='the controller exits after DONE (or FAILED), which '
+                                          'ends the launch; false = keep running until Ctrl-C'),
         DeclareLaunchArgument('model', default_value='',
                               description='deploy model stem; empty = the package default'),
         DeclareLaunchArgument('dds', default_value='localhost', choices=list(DDS_CHOICES),

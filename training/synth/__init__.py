@@ -139,7 +139,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--split', choices=SPLITS, default='train',
                         help='objects to draw from: train (not held out), heldout, all')
     parser.add_argument('--preview', type=Path, default=None,
-                        help='also draw some generated views with their grasps into this PNG')
+                        help='also draw some generated views into this PNG: RGB with the '
+                             'grasps beside the stereo depth, each panel labelled')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     # Label opening convention (training.synth.sampling.label_opening).
     parser.add_argument('--opening', choices=('contact', 'pregrasp'), default='contact',

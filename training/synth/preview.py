@@ -4,12 +4,15 @@ Each tile shows the RGB image with every grasp drawn as its rectangle: the two j
 the fingers are) in red, the two edges along the closing axis in green, and the centre as a
 dot; beside it the simulated stereo depth (holes black). Grasp corners come from
 :meth:`Grasp.corners` as ``(row, col)``; OpenCV draws ``(x, y) = (col, row)``, hence the flip.
+Each tile is captioned at its top left (the view and its grasp counts) and each panel is
+labelled at its bottom left (:func:`panel_labels`: what it shows, the colours' meaning, the
+depth panel's range in metres), white on a black box (:func:`label`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import cv2
 import numpy as np
@@ -39,17 +42,46 @@ def draw_grasps(rgb: np.ndarray, grasps: List[Grasp], thickness: int = 1) -> np.
     return image
 
 
+def _depth_range(depth: np.ndarray) -> Tuple[float, float]:
+    """The 1st and 99th percentiles of the valid (> 0) depths (m): the colour map's span."""
+    valid = depth[depth > 0]
+    return tuple(float(v) for v in np.percentile(valid, [1, 99])) if valid.size else (0.0, 0.0)
+
+
 def _depth_tile(depth: np.ndarray) -> np.ndarray:
     valid = depth > 0
     shown = np.zeros(depth.shape, np.uint8)
     if valid.any():
-        lo, hi = np.percentile(depth[valid], [1, 99])
+        lo, hi = _depth_range(depth)
         shown[valid] = np.clip(255 * (hi - depth[valid]) / max(hi - lo, 1e-6), 0, 255)
     return cv2.applyColorMap(shown, cv2.COLORMAP_VIRIDIS) * valid[..., None].astype(np.uint8)
 
 
+def panel_labels(depth: np.ndarray) -> Tuple[str, str]:
+    """The labels of a tile's two panels: RGB with the grasps, and the stereo ``depth`` (m)."""
+    lo, hi = _depth_range(depth)
+    return ('RGB + grasps (red: jaws, green: closing axis)',
+            f'stereo depth {lo:.2f}-{hi:.2f} m (yellow near, black: holes)')
+
+
+def label(image: np.ndarray, text: str, bottom: bool = True, scale: float = 0.45
+          ) -> np.ndarray:
+    """Write ``text`` white on a black box at the bottom left (``bottom``) or top left of the
+    BGR ``image``, in place (the font shrinks until the text fits the width); returns it."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (w, h), _ = cv2.getTextSize(text, font, scale, 1)
+    while w + 12 > image.shape[1] and scale > 0.2:
+        scale -= 0.05
+        (w, h), _ = cv2.getTextSize(text, font, scale, 1)
+    top = image.shape[0] - (h + 12) if bottom else 0
+    cv2.rectangle(image, (0, top), (w + 12, top + h + 12), (0, 0, 0), -1)
+    cv2.putText(image, text, (6, top + h + 5), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
 def draw_preview(dataset_dir, out_png, n: int = 6, max_grasps: int = 15) -> Path:
-    """Draw ``n`` views spread over the dataset (RGB + grasps | stereo depth) into one PNG.
+    """Draw ``n`` views spread over the dataset (RGB + grasps | stereo depth, each panel
+    labelled) into one PNG.
 
     At most ``max_grasps`` grasps per view (evenly picked from the file) are drawn, so the
     rectangles stay readable; the caption gives both counts.
@@ -73,13 +105,11 @@ def draw_preview(dataset_dir, out_png, n: int = 6, max_grasps: int = 15) -> Path
         stereo = cv2.imread(str(grasps_path.with_name(stem + '_stereo_depth.tiff')),
                             cv2.IMREAD_UNCHANGED)
         right = cv2.resize(_depth_tile(stereo), (TILE, TILE), interpolation=cv2.INTER_NEAREST)
+        for panel, text in zip((left, right), panel_labels(stereo)):
+            label(panel, text)
         tile = np.concatenate([left, right], axis=1)
-        caption = f'{stem}: {len(shown)} of {len(grasps)} grasps'
-        (w, h), _ = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        cv2.rectangle(tile, (0, 0), (w + 12, h + 12), (0, 0, 0), -1)
-        cv2.putText(tile, caption, (6, h + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        tiles.append(tile)
+        tiles.append(label(tile, f'{stem}: {len(shown)} of {len(grasps)} grasps', bottom=False,
+                           scale=0.5))
     columns = 2 if len(tiles) > 1 else 1
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
