@@ -31,8 +31,8 @@ from mtg_grasp_ros.grasp import Grasp
 STEP_PX = 0.5
 
 
-def _run_length(quality: np.ndarray, start: np.ndarray, direction: np.ndarray,
-                threshold: float, reach: float) -> float:
+def run_length(quality: np.ndarray, start: np.ndarray, direction: np.ndarray,
+               threshold: float, reach: float) -> float:
     """Distance (px) from ``start`` (row, col) along unit ``direction`` to the first sample
     below ``threshold`` or outside the map; ``inf`` when none within ``reach``."""
     h, w = quality.shape
@@ -64,8 +64,8 @@ def centre_on_object(grasp: Grasp, quality: np.ndarray, fraction: float) -> Gras
     start = np.array([grasp.row, grasp.col], dtype=np.float64)
     axis = grasp.closing_axis
     threshold = fraction * grasp.quality
-    ahead = _run_length(quality, start, axis, threshold, grasp.width)
-    back = _run_length(quality, start, -axis, threshold, grasp.width)
+    ahead = run_length(quality, start, axis, threshold, grasp.width)
+    back = run_length(quality, start, -axis, threshold, grasp.width)
     if not (np.isfinite(ahead) and np.isfinite(back)):
         return grasp
     shift = (ahead - back) / 2.0
@@ -73,4 +73,4 @@ def centre_on_object(grasp: Grasp, quality: np.ndarray, fraction: float) -> Gras
                                col=float(grasp.col + axis[1] * shift))
 
 
-__all__ = ['centre_on_object']
+__all__ = ['STEP_PX', 'centre_on_object', 'run_length']

@@ -163,6 +163,14 @@ class NodeParameters:
                                       'axis to the middle of the run of quality above this '
                                       'share of its own (its object); 0 = off', (0.0, 0.99),
                                       live=True)
+    jaw_clearance: float = _param(0.02, 'jaw clearance: how far (m) each finger reaches beyond '
+                                  'an end of the published opening when executed (the '
+                                  "controller's extra opening per side + the finger's "
+                                  'thickness); grasps whose fingers would land on another '
+                                  'object go last; 0 = off', (0.0, 1.0), live=True)
+    clearance_fraction: float = _param(0.2, 'jaw clearance: quality above this share of a '
+                                       "grasp's own, beyond its object, counts as another "
+                                       'object under a finger', (0.01, 0.99), live=True)
     finger_depth: float = _param(0.06, 'finger length along the approach, m: bbox.size.z of '
                                  '~/detections (default: the fingers of the simulated gripper)',
                                  (0.0, 1.0), live=True)
@@ -199,7 +207,8 @@ class NodeParameters:
             approach='camera' if self.approach_note else self.approach,
             rectified=self.rectified, device_postprocess=self.device_postprocess,
             jaws_outside_view=self.jaws_outside_view,
-            centring_fraction=self.centring_fraction).validate()
+            centring_fraction=self.centring_fraction, jaw_clearance=self.jaw_clearance,
+            clearance_fraction=self.clearance_fraction).validate()
 
 
 def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:

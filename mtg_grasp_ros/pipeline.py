@@ -40,9 +40,11 @@ from mtg_grasp_ros.device_postprocess import TorchPostprocess
 from mtg_grasp_ros.grasp import Grasp
 from mtg_grasp_ros.grasp_geometry import Grasp3D, GraspGeometry, NoDepthError
 from mtg_grasp_ros.inference import autocast, GraspPredictor
+from mtg_grasp_ros.jaw_clearance import fingers_blocked
 from mtg_grasp_ros.pipeline_config import (APPROACHES, DEPTH_SOURCES, JAWS_OUTSIDE_VIEW,
                                            PipelineConfig)
-from mtg_grasp_ros.postprocess import GraspMaps, grasps_from_raw, top_grasps
+from mtg_grasp_ros.postprocess import (as_map, gaussian_smooth, GraspMaps,
+                                       grasps_from_smoothed_quality, top_grasps)
 from mtg_grasp_ros.preprocess import network_input
 from mtg_grasp_ros.transforms import RigidTransform, TransformError
 
@@ -63,6 +65,7 @@ class FrameResult:
     timings: Dict[str, float] = field(default_factory=dict)  # seconds per stage and 'total'
     rejected: int = 0                      # candidates with no 3-D point (no depth / plane)
     outside: int = 0                       # candidates with a jaw outside the crop (top-k)
+    blocked: int = 0                       # grasps moved last: a finger on another object
     maps: Optional[GraspMaps] = None       # smoothed maps, when asked for (debug image)
     network_image: Optional[np.ndarray] = None  # the S x S RGB crop fed to the network
     network_grasps: List[Grasp] = field(default_factory=list)
@@ -203,7 +206,7 @@ class GraspPipeline:
             depth is not None and self.input_mode != 'rgb') else None
         x = network_input(self.input_mode, rgb=net_rgb, depth=net_depth)
         t1 = time.perf_counter()
-        grasps, best_quality, maps, timings = self._detect(x, want_maps)
+        grasps, best_quality, maps, timings, quality_map = self._detect(x, want_maps)
         t2 = time.perf_counter()
         grasps_3d: List[Grasp3D] = []
         errors: List[Exception] = []
@@ -224,16 +227,37 @@ class GraspPipeline:
                 errors.append(exc)
         if errors and not grasps_3d:
             raise errors[0]
+        lifted = {id(g.network) for g in grasps_3d}
+        blocked = self._clear_jaws_first(grasps_3d, quality_map)
         t3 = time.perf_counter()
         timings.update(preprocess=t1 - t0, geometry=t3 - t2, total=t3 - t0)
         return FrameResult(grasps=grasps_3d, best_quality=best_quality, region=region,
                            timings=timings, rejected=len(errors), outside=outside, maps=maps,
-                           network_image=net_rgb if want_maps else None,
-                           network_grasps=[g for g in grasps if g.quality >= cfg.min_quality])
+                           blocked=blocked, network_image=net_rgb if want_maps else None,
+                           network_grasps=[g.network for g in grasps_3d] + [
+                               g for g in grasps
+                               if g.quality >= cfg.min_quality and id(g) not in lifted])
+
+    def _clear_jaws_first(self, grasps: List[Grasp3D], quality: Optional[np.ndarray]) -> int:
+        """Jaw clearance (:mod:`mtg_grasp_ros.jaw_clearance`): sort ``grasps`` in place so that
+        those whose fingers would land on another object come after every clear one (each group
+        keeps its order); ``quality``: the smoothed (H, W) map the grasps were read from.
+        Returns how many are blocked (0 when the check is off)."""
+        cfg = self.config
+        if cfg.jaw_clearance <= 0 or quality is None or not grasps:
+            return 0
+        flags = [g.width_m > 0 and fingers_blocked(
+            g.network, quality, cfg.jaw_clearance * g.network.width / g.width_m,
+            cfg.clearance_fraction) for g in grasps]
+        grasps[:] = [g for _, g in sorted(zip(flags, grasps), key=lambda p: p[0])]
+        return sum(flags)
 
     def _detect(self, x: np.ndarray, want_maps: bool
-                ) -> Tuple[List[Grasp], float, Optional[GraspMaps], Dict[str, float]]:
-        """Network + post-processing: grasps in network pixels (best first, no quality cut)."""
+                ) -> Tuple[List[Grasp], float, Optional[GraspMaps], Dict[str, float],
+                           Optional[np.ndarray]]:
+        """Network + post-processing: grasps in network pixels (best first, no quality cut),
+        the best quality, the maps (when asked for), timings and the smoothed (H, W) quality
+        map (None on the device path when neither centring nor jaw clearance needs it)."""
         cfg = self.config
         t0 = time.perf_counter()
         if self.device_postprocess is not None:
@@ -250,16 +274,18 @@ class GraspPipeline:
                 quality, angle, width = self.device_postprocess.maps(outputs)
                 grasps = self.device_postprocess.grasps(quality, angle, width, cfg.top_k,
                                                         cfg.min_distance)
-                maps = None
+                maps = quality_map = None
                 if grasps is None or want_maps:
                     maps = GraspMaps(quality=quality.cpu().numpy(), angle=angle.cpu().numpy(),
                                      width=width.cpu().numpy())
+                    quality_map = maps.quality.squeeze()
+                elif cfg.centring_fraction > 0 or cfg.jaw_clearance > 0:
+                    quality_map = quality.cpu().numpy().squeeze()
                 if grasps is None:
                     grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
                                         centring_fraction=cfg.centring_fraction)
                 elif cfg.centring_fraction > 0:
-                    q_map = maps.quality if maps is not None else quality.cpu().numpy()
-                    grasps = [centre_on_object(g, q_map.squeeze(), cfg.centring_fraction)
+                    grasps = [centre_on_object(g, quality_map, cfg.centring_fraction)
                               for g in grasps]
         else:
             raw = self.predictor.raw_maps(x)
@@ -268,17 +294,20 @@ class GraspPipeline:
                 maps = self.predictor.smooth(raw)
                 grasps = top_grasps(maps, top_k=cfg.top_k, min_distance=cfg.min_distance,
                                     centring_fraction=cfg.centring_fraction)
+                quality_map = maps.quality
             else:  # the same grasps; angle and width smoothed at the peaks only
                 maps = None
                 sigmas = self.predictor.sigmas
-                grasps = grasps_from_raw(*raw, sigma_quality=sigmas['quality'],
-                                         sigma_angle=sigmas['angle'], sigma_width=sigmas['width'],
-                                         width_scale=self.predictor.width_scale,
-                                         top_k=cfg.top_k, min_distance=cfg.min_distance,
-                                         centring_fraction=cfg.centring_fraction)
+                quality_map = gaussian_smooth(as_map(raw[0]), sigmas['quality'])
+                grasps = grasps_from_smoothed_quality(
+                    quality_map, *raw[1:], sigma_angle=sigmas['angle'],
+                    sigma_width=sigmas['width'], width_scale=self.predictor.width_scale,
+                    top_k=cfg.top_k, min_distance=cfg.min_distance,
+                    centring_fraction=cfg.centring_fraction)
         t2 = time.perf_counter()
         best = grasps[0].quality if grasps else -math.inf
-        return grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1}
+        return (grasps, best, maps, {'inference': t1 - t0, 'postprocess': t2 - t1},
+                quality_map)
 
 
 def jaws_in_view(grasp: Grasp, size: int) -> bool:

@@ -54,6 +54,14 @@ class PipelineConfig:
     #: to the middle of the run of quality above this share of its own; 0 = off (the peaks as
     #: the paper reads them).
     centring_fraction: float = 0.3
+    #: Jaw clearance (:mod:`mtg_grasp_ros.jaw_clearance`): how far (m) each finger reaches
+    #: beyond an end of the published opening when the robot executes it (its controller's
+    #: extra opening per side plus the finger's thickness); grasps whose fingers would land on
+    #: another object go after every clear one. 0 = off.
+    jaw_clearance: float = 0.02
+    #: Quality above this share of a grasp's own, beyond its object, counts as another object
+    #: under a finger (jaw clearance).
+    clearance_fraction: float = 0.2
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
@@ -84,6 +92,10 @@ class PipelineConfig:
             problems.append('object_height must be finite')
         if not 0.0 <= self.centring_fraction <= 0.99:
             problems.append('centring_fraction must be in [0, 0.99]')
+        if not 0.0 <= self.jaw_clearance <= 1.0:
+            problems.append('jaw_clearance must be in [0, 1] m')
+        if not 0.0 < self.clearance_fraction <= 0.99:
+            problems.append('clearance_fraction must be in (0, 0.99]')
         if problems:
             raise PipelineConfigError('; '.join(problems))
         return self

@@ -39,6 +39,11 @@ class GraspMaps:
     width: np.ndarray  # opening in pixels
 
 
+def as_map(a: np.ndarray) -> np.ndarray:
+    """A network output as a contiguous float32 (H, W) map."""
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32).squeeze())
+
+
 def gaussian_smooth(image: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur with OpenCV (a kernel of +-4 sigma); sigma <= 0 returns the input."""
     if sigma <= 0:
@@ -53,9 +58,6 @@ def smooth_maps(quality: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, width: 
                 sigma_width: float = DEFAULT_SIGMA,
                 width_scale: float = DEFAULT_WIDTH_SCALE) -> GraspMaps:
     """Turn raw network outputs (each (H, W)) into smoothed quality, angle and width maps."""
-    def as_map(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(a, dtype=np.float32).squeeze())
-
     quality = gaussian_smooth(as_map(quality), sigma_quality)
     cos2 = gaussian_smooth(as_map(cos2), sigma_angle)
     sin2 = gaussian_smooth(as_map(sin2), sigma_angle)
@@ -122,10 +124,22 @@ def grasps_from_raw(quality: np.ndarray, cos2: np.ndarray, sin2: np.ndarray, wid
                     min_quality: float = -np.inf, centring_fraction: float = 0.0) -> List[Grasp]:
     """The grasps :func:`top_grasps` finds in :func:`smooth_maps` of the same raw maps, with only
     the quality map smoothed whole (the angle and width are smoothed at the peaks alone)."""
-    def as_map(a: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.asarray(a, dtype=np.float32).squeeze())
-
     smooth_quality = gaussian_smooth(as_map(quality), sigma_quality)
+    return grasps_from_smoothed_quality(
+        smooth_quality, cos2, sin2, width, sigma_angle=sigma_angle, sigma_width=sigma_width,
+        width_scale=width_scale, top_k=top_k, min_distance=min_distance,
+        min_quality=min_quality, centring_fraction=centring_fraction)
+
+
+def grasps_from_smoothed_quality(smooth_quality: np.ndarray, cos2: np.ndarray,
+                                 sin2: np.ndarray, width: np.ndarray,
+                                 sigma_angle: float = DEFAULT_SIGMA,
+                                 sigma_width: float = DEFAULT_SIGMA,
+                                 width_scale: float = DEFAULT_WIDTH_SCALE, top_k: int = 1,
+                                 min_distance: int = 10, min_quality: float = -np.inf,
+                                 centring_fraction: float = 0.0) -> List[Grasp]:
+    """:func:`grasps_from_raw` for a quality map already smoothed (H, W), so that the caller
+    keeps the map (the pipeline's jaw clearance reads it); the other maps raw (H, W)."""
     peaks = peak_pixels(smooth_quality, top_k, min_distance)
     rows = [r for r, _ in peaks]
     cols = [c for _, c in peaks]

@@ -106,7 +106,8 @@ class Plan:
 
 class NodePlanner:
     """The node's pipeline on a deploy model (``model``: stem or file), with the node's
-    defaults (``jaws_outside_view``, ``centring_fraction`` None = the node's); raises
+    defaults (``jaws_outside_view``, ``centring_fraction``, ``jaw_clearance``,
+    ``clearance_fraction``: None = the node's); raises
     :class:`mtg_grasp_ros.deploy.DeployModelError` for a model that cannot load."""
 
     name = 'node'
@@ -114,7 +115,9 @@ class NodePlanner:
     def __init__(self, model, object_height: float = DEFAULT_OBJECT_HEIGHT,
                  backend: str = 'auto', precision: str = 'auto', device: str = 'cpu',
                  opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None,
-                 centring_fraction: Optional[float] = None) -> None:
+                 centring_fraction: Optional[float] = None,
+                 jaw_clearance: Optional[float] = None,
+                 clearance_fraction: Optional[float] = None) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -127,7 +130,13 @@ class NodePlanner:
                                                      or PipelineConfig.jaws_outside_view),
                                   centring_fraction=(PipelineConfig.centring_fraction
                                                      if centring_fraction is None
-                                                     else float(centring_fraction))
+                                                     else float(centring_fraction)),
+                                  jaw_clearance=(PipelineConfig.jaw_clearance
+                                                 if jaw_clearance is None
+                                                 else float(jaw_clearance)),
+                                  clearance_fraction=(PipelineConfig.clearance_fraction
+                                                      if clearance_fraction is None
+                                                      else float(clearance_fraction))
                                   ).validate())
 
     def plan(self, view: View) -> Plan:

@@ -3,8 +3,9 @@
 Reads the ``--json`` files of ``python -m training grasp-bench`` runs (any mix of tables,
 object sets, models and planners) and prints one Markdown table: a row per planner (the node
 planner named by its model path as given, since two exports may share a file name, and by its
-``jaws_outside_view``, ``centring_fraction`` (runs before it: 0) and ``opening_margin`` where
-they differ from the defaults; node and
+``jaws_outside_view``, ``centring_fraction`` (runs before it: 0), ``jaw_clearance`` /
+``clearance_fraction`` (runs before it: off) and ``opening_margin`` where they differ from the
+defaults; node and
 baseline rows of ``--avoid-failed`` runs say so), a column per
 setting (table, object set) and one for all settings together; each cell is isolated success
 / clutter cleared in percent, with the counts. ``--plot`` draws the same as grouped bars with
@@ -53,6 +54,14 @@ def row_name(planner: str, settings: dict) -> str:
         centring = 0.0  # runs before grasp centring
     if centring is not None and abs(float(centring) - PipelineConfig.centring_fraction) > 1e-9:
         name += f', centring {float(centring):g}'
+    clearance = float(settings.get('jaw_clearance', 0.0))  # runs before jaw clearance: off
+    fraction = float(settings.get('clearance_fraction', PipelineConfig.clearance_fraction))
+    if clearance <= 0:
+        if PipelineConfig.jaw_clearance > 0:
+            name += ', no jaw clearance'
+    elif (abs(clearance - PipelineConfig.jaw_clearance) > 1e-9
+          or abs(fraction - PipelineConfig.clearance_fraction) > 1e-9):
+        name += f', jaw clearance {clearance:g} m at {fraction:g}'
     name += memory
     if margin is not None and abs(float(margin) - DEFAULT_MARGIN) > 1e-9:
         name += f', margin {float(margin):g} m'

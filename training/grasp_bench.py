@@ -68,7 +68,9 @@ def build_planners(args: argparse.Namespace) -> list:
                                     backend=args.backend, precision=args.precision,
                                     opening_margin=args.opening_margin,
                                     jaws_outside_view=args.jaws_outside_view,
-                                    centring_fraction=args.centring_fraction))
+                                    centring_fraction=args.centring_fraction,
+                                    jaw_clearance=args.jaw_clearance,
+                                    clearance_fraction=args.clearance_fraction))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -234,6 +236,15 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="the node's centring_fraction parameter (grasp centring on its "
                              'object along the closing axis; 0 = off; default: the value of '
                              f'the node, {PipelineConfig.centring_fraction})')
+    parser.add_argument('--jaw-clearance', type=float, default=None,
+                        help="the node's jaw_clearance parameter: m each finger reaches "
+                             'beyond an end of the published opening (here: half of '
+                             '--opening-margin + the 1 cm finger); grasps whose fingers would '
+                             'land on another object go last; 0 = off; default: the value of '
+                             f'the node, {PipelineConfig.jaw_clearance}')
+    parser.add_argument('--clearance-fraction', type=float, default=None,
+                        help="the node's clearance_fraction parameter (default: the node's, "
+                             f'{PipelineConfig.clearance_fraction})')
     parser.add_argument('--avoid-failed', action='store_true',
                         help="clutter: node and baseline remember the scene's failed grasps "
                              'and take their best grasp that is not within 2 cm of one (the '
@@ -273,6 +284,14 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.centring_fraction <= 0.99:
         print('error: --centring-fraction must be in [0, 0.99], as the node parameter',
               file=sys.stderr)
+        return 2
+    if args.jaw_clearance is None:
+        args.jaw_clearance = PipelineConfig.jaw_clearance
+    if args.clearance_fraction is None:
+        args.clearance_fraction = PipelineConfig.clearance_fraction
+    if not 0.0 <= args.jaw_clearance <= 1.0 or not 0.0 < args.clearance_fraction <= 0.99:
+        print('error: --jaw-clearance must be in [0, 1] m and --clearance-fraction in '
+              '(0, 0.99], as the node parameters', file=sys.stderr)
         return 2
     args.objects = min(args.objects, len(heldout_indices(args.object_set)))
     names = list(dict.fromkeys(args.planners))

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from mtg_grasp_ros.pipeline_config import PipelineConfig
 from training.__main__ import main as training_main
 from training.bench_report import collect, markdown, row_name, wilson
 
@@ -16,6 +17,8 @@ def bench_json(path, model, table, object_set, node, baseline=None, **settings):
         summary['baseline'] = {'isolated_success': baseline[0], 'isolated_drops': baseline[1],
                                'clutter_cleared': baseline[2], 'clutter_objects': baseline[3]}
     settings.setdefault('centring_fraction', 0.3)   # the node's default since it exists
+    settings.setdefault('jaw_clearance', PipelineConfig.jaw_clearance)
+    settings.setdefault('clearance_fraction', PipelineConfig.clearance_fraction)
     path.write_text(json.dumps({'settings': {'model': model, 'table': table,
                                              'object_set': object_set, **settings},
                                 'summary': summary}))
@@ -47,13 +50,25 @@ def test_runs_are_summed_per_planner_and_setting_with_a_total(tmp_path, capsys):
 
 def test_row_names_show_non_default_node_settings():
     assert row_name('baseline', {'model': 'm'}) == 'baseline'
-    # Runs before an option existed: its value then (jaws kept, no centring).
+    # Runs before an option existed: its value then (jaws kept, no centring, no clearance).
     assert (row_name('node', {'model': 'a/b', 'jaws_in_view': True})
-            == 'a/b, jaws outside view drop, centring 0')
+            == 'a/b, jaws outside view drop, centring 0, no jaw clearance')
     assert (row_name('node', {'model': 'a/b', 'opening_margin': 0.0})
-            == 'a/b, jaws outside view keep, centring 0, margin 0 m')
+            == 'a/b, jaws outside view keep, centring 0, no jaw clearance, margin 0 m')
     assert row_name('node', {'model': 'a/b', 'jaws_outside_view': 'last',
-                             'centring_fraction': 0.3}) == 'a/b'
+                             'centring_fraction': 0.3, **DEFAULT_CLEARANCE}) == 'a/b'
+
+
+def test_jaw_clearance_settings_other_than_the_default_get_their_own_row():
+    base = {'model': 'm', 'jaws_outside_view': 'last', 'centring_fraction': 0.3}
+    assert row_name('node', {**base, 'jaw_clearance': 0.0}) == 'm, no jaw clearance'
+    assert (row_name('node', {**base, 'jaw_clearance': 0.035, 'clearance_fraction': 0.5})
+            == 'm, jaw clearance 0.035 m at 0.5')
+    assert row_name('node', {**base, **DEFAULT_CLEARANCE}) == 'm'
+
+
+DEFAULT_CLEARANCE = {'jaw_clearance': PipelineConfig.jaw_clearance,
+                     'clearance_fraction': PipelineConfig.clearance_fraction}
 
 
 def test_wilson_interval():
@@ -63,16 +78,15 @@ def test_wilson_interval():
 
 
 def test_runs_before_grasp_centring_or_without_it_get_their_own_row():
-    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last'}) == 'm, centring 0'
-    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last',
-                             'centring_fraction': 0.0}) == 'm, centring 0'
-    assert row_name('node', {'model': 'm', 'jaws_outside_view': 'last',
-                             'centring_fraction': 0.3}) == 'm'
+    base = {'model': 'm', 'jaws_outside_view': 'last', **DEFAULT_CLEARANCE}
+    assert row_name('node', base) == 'm, centring 0'
+    assert row_name('node', {**base, 'centring_fraction': 0.0}) == 'm, centring 0'
+    assert row_name('node', {**base, 'centring_fraction': 0.3}) == 'm'
 
 
 def test_runs_avoiding_failed_grasps_get_their_own_node_and_baseline_rows():
     settings = {'model': 'models/m1', 'jaws_outside_view': 'last', 'avoid_failed': True,
-                'centring_fraction': 0.3}
+                'centring_fraction': 0.3, **DEFAULT_CLEARANCE}
     assert row_name('node', settings) == 'models/m1, avoiding failed grasps'
     assert row_name('baseline', settings) == 'baseline, avoiding failed grasps'
     assert row_name('lookahead', settings) == 'lookahead'   # it never sees the failures

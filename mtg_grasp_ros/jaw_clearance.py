@@ -1,0 +1,77 @@
+"""Jaw clearance (ROS-free): grasps whose fingers would come down on a neighbour go last.
+
+Why: in clutter the commonest failure of the physical benchmark is ``jaw_on_neighbour``
+(docs/grasp_bench.md): the grasp is on an object, but where a finger comes down, beyond the end
+of the published opening plus the controller's clearance, lies another object; the guarded
+descent stops on it and the jaws close on air. The planner is deterministic, so it repeats the
+grasp until the clearance protocol gives up on the scene. The network's quality map shows the
+neighbours (each graspable object has its own run of quality), so the node can see the clash
+without depth or a mask.
+
+Rule (:func:`fingers_blocked`): along the grasp's closing axis, each finger occupies
+``[opening / 2, opening / 2 + reach]`` from the centre (``reach``: the controller's extra opening
+per side plus the finger's thickness, in network pixels), across the grasp's jaw size. The
+grasp's own object is the run of quality above ``fraction`` times the grasp's quality that
+contains its centre (:func:`mtg_grasp_ros.centring.run_length`, as grasp centring walks it);
+a finger is blocked when, *beyond* that run, any sample of its footprint has quality above
+the same threshold: another object that the network would grasp is where the finger lands.
+Blocked grasps keep their quality and go after every clear one
+(:meth:`mtg_grasp_ros.pipeline.GraspPipeline.process`), so a scene where every grasp is
+blocked still gets its best one.
+
+What it cannot see: neighbours the network gives no quality (objects too wide to grasp, flat
+stains); those still fail (docs/grasp_bench.md "Jaw clearance").
+
+No library offers this (it is specific to grasp maps), so it is written here, vectorised:
+3 lines of samples per finger at half-pixel steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtg_grasp_ros.centring import run_length, STEP_PX
+from mtg_grasp_ros.grasp import Grasp
+
+#: Lines of samples across each finger's footprint (its two edges and its middle).
+ACROSS_LINES = 3
+
+
+def fingers_blocked(grasp: Grasp, quality: np.ndarray, reach: float, fraction: float) -> bool:
+    """Whether a finger of ``grasp`` would come down on another object (module docstring).
+
+    ``grasp``: in the pixels of ``quality``, the (H, W) smoothed quality map it was read from;
+    ``reach``: px the finger extends beyond each end of the opening (> 0); ``fraction``: in
+    (0, 1), the share of the grasp's quality that counts as an object. Samples outside the map
+    count as clear (``jaws_outside_view`` handles grasps cut by the crop). Returns False when
+    ``reach`` or ``fraction`` is 0 or less (no check). Raises ValueError for a map that is not
+    2-D.
+    """
+    quality = np.asarray(quality, dtype=np.float32)
+    if quality.ndim != 2:
+        raise ValueError(f'quality must be an (H, W) map, got shape {quality.shape}')
+    if reach <= 0 or fraction <= 0 or not np.isfinite(reach):
+        return False
+    threshold = fraction * grasp.quality
+    centre = np.array([grasp.row, grasp.col], dtype=np.float64)
+    axis = grasp.closing_axis
+    across = np.array([axis[1], -axis[0]])
+    offsets = np.linspace(-grasp.jaw_size / 2.0, grasp.jaw_size / 2.0, ACROSS_LINES)
+    distances = np.arange(grasp.width / 2.0, grasp.width / 2.0 + reach + STEP_PX, STEP_PX)
+    h, w = quality.shape
+    for side in (1.0, -1.0):
+        own = run_length(quality, centre, side * axis, threshold, grasp.width)
+        beyond = distances[distances > own]
+        if not beyond.size:
+            continue
+        points = (centre[None, None, :] + side * beyond[None, :, None] * axis[None, None, :]
+                  + offsets[:, None, None] * across[None, None, :]).reshape(-1, 2)
+        rows = np.round(points[:, 0]).astype(np.int64)
+        cols = np.round(points[:, 1]).astype(np.int64)
+        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        if np.any(quality[rows[inside], cols[inside]] > threshold):
+            return True
+    return False
+
+
+__all__ = ['ACROSS_LINES', 'fingers_blocked']
