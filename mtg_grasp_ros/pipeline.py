@@ -148,14 +148,14 @@ class GraspPipeline:
 
     @property
     def backend_label(self) -> str:
-        """E.g. ``torch/cpu channels_last bf16`` or ``onnxruntime/cpu``, for logs and
-        benchmarks."""
+        """E.g. ``torch/cpu channels_last bf16`` or ``onnxruntime/cpu`` (always fp32), for
+        logs and benchmarks: the precision is always named, so a start-up log says which one
+        ``precision: auto`` chose."""
         if self.predictor.model is None:
             return f'onnxruntime/{self.device}'
         layout = (' channels_last' if self.predictor.memory_format == torch.channels_last
                   else '')
-        precision = f' {self.predictor.precision}' if self.predictor.precision != 'fp32' else ''
-        return f'torch/{self.device}{layout}{precision}'
+        return f'torch/{self.device}{layout} {self.predictor.precision}'
 
     def describe(self) -> str:
         """One line for the start-up log: backend, device, model and input."""

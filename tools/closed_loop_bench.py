@@ -155,6 +155,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def object_list(objects) -> str:
+    """``objects 500, 510`` for a few, ``20 objects: 500, 510, ..., 690`` for many."""
+    if len(objects) <= 6:
+        return 'objects ' + ', '.join(str(o) for o in objects)
+    return f'{len(objects)} objects: {objects[0]}, {objects[1]}, ..., {objects[-1]}'
+
+
 def main(argv=None) -> int:
     from tqdm import tqdm
 
@@ -188,8 +195,9 @@ def main(argv=None) -> int:
             out.close()
     rows = summarise(records)
     print(markdown(rows))
-    print(f'\n{len(records)} trials, objects {args.objects[0]}..{args.objects[-1]} '
-          f'({len(args.objects)}), seeds {args.seeds}, wall {time.perf_counter() - start:.0f} s')
+    seeds = ', '.join(str(s) for s in args.seeds)
+    print(f'\n{len(records)} trials, {object_list(args.objects)}, seeds {seeds}, wall '
+          f'{time.perf_counter() - start:.0f} s')
     if args.plot is not None:
         print(f'wrote {plot(rows, args.plot)}')
     return 0

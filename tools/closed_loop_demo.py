@@ -37,6 +37,8 @@ from tools.ros_processes import (add_domain_argument, add_transport_argument, Ch
 
 #: What the controller logs when its tracked id changes (simulation.servo_controller_node).
 SWITCH_LINE = ' gone: now '
+#: The wrist camera node's log line of a push (simulation/wrist_camera_node.py).
+PUSH_LINE = 'push starts: '
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -138,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         f'{cfg.height} at up to {cfg.rate:g} Hz, controller {cfg.control_rate:g} Hz; '
         f'ROS_DOMAIN_ID {args.domain_id}, {transport_label(args)}; timeout {args.timeout:g} s')
     log(f'logs in {args.out}/')
+    if cfg.moving:
+        log('moving object: the wrist camera node pushes it once during the approach (the '
+            "bench's push for this object and seed; the push is logged when it starts)")
 
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -183,7 +188,8 @@ def _watch(args, monitor: LoopMonitor, executor, children: List[Child], t0: floa
            log: Log) -> LoopResult:
     """Spin until DONE/FAILED (+ ``--settle``) or the timeout; log the events; the result."""
     record = monitor.record
-    seen = {'states': 0, 'holding': None, 'detection': False}
+    seen = {'states': 0, 'holding': None, 'detection': False, 'push': not args.config.moving}
+    camera = children[NAMES.index('wrist_camera')]
     deadline = t0 + args.timeout
     end: Optional[float] = None
     while True:
@@ -193,6 +199,8 @@ def _watch(args, monitor: LoopMonitor, executor, children: List[Child], t0: floa
             if not child.running():
                 raise ChildDied(child)
         _log_events(record, seen, t0, log)
+        if not seen['push']:
+            seen['push'] = _log_push(camera, now - t0, log)
         finished = record.finished_at()
         if finished is not None and end is None:
             end = min(now + args.settle, deadline)
@@ -221,6 +229,15 @@ def _log_events(record, seen: dict, t0: float, log: Log) -> None:
     if record.holding and record.holding[-1][1] != seen['holding']:
         t, seen['holding'] = record.holding[-1]
         log(f'{t - t0:6.2f} s  wrist camera: holding {seen["holding"]}')
+
+
+def _log_push(camera: Child, elapsed: float, log: Log) -> bool:
+    """Log the wrist camera node's push line once it is in its log; whether it was."""
+    for line in camera.text().splitlines():
+        if PUSH_LINE in line:
+            log(f'{elapsed:6.2f} s  wrist camera: {line[line.index(PUSH_LINE):]}')
+            return True
+    return False
 
 
 def _print_summary(r: LoopResult, log: Log) -> None:

@@ -252,7 +252,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                              'that remembers its failures; default: both repeat their best')
     parser.add_argument('--max-failures', type=int, default=3,
                         help='clutter: stop after this many failures in a row (3)')
-    parser.add_argument('--backend', default='auto', choices=BACKENDS)
+    parser.add_argument('--backend', default='auto', choices=BACKENDS,
+                        help="the node's inference backend (auto: PyTorch whenever the "
+                             "model's weights file is there, else ONNX Runtime)")
     parser.add_argument('--precision', default='auto', choices=PRECISIONS,
                         help="the node's precision (auto: bf16 on a CPU with hardware "
                              'bfloat16)')

@@ -334,7 +334,7 @@ def test_bf16_precision_is_close_to_fp32_and_torch_only(random_model, monkeypatc
                                      precision='fp32')
     bf16 = GraspPipeline.from_deploy(random_model, backend='torch', device='cpu',
                                      precision='bf16')
-    assert bf16.backend_label.endswith('bf16') and 'bf16' not in fp32.backend_label
+    assert bf16.backend_label.endswith(' bf16') and fp32.backend_label.endswith(' fp32')
     for a, b in zip(fp32.predictor.raw_maps(x), bf16.predictor.raw_maps(x)):
         assert a.dtype == b.dtype == np.float32
         scale = float(np.abs(a).max()) + 1e-6

@@ -90,4 +90,10 @@ def test_the_cli_runs_one_trial(tmp_path, capsys):
     assert trial['control_rate'] == 50.0
     assert trial['outcome'] in ('lifted', 'missed', 'dropped', 'timeout')
     printed = capsys.readouterr().out
-    assert '| static | open | 15 |' in printed and '1 trials' in printed
+    assert '| static | open | 15 |' in printed and '1 trials, objects 460, seeds 3' in printed
+
+
+def test_the_summary_line_lists_a_few_objects_and_abridges_many():
+    assert closed_loop_bench.object_list([500, 510]) == 'objects 500, 510'
+    assert (closed_loop_bench.object_list(list(range(500, 700, 10)))
+            == '20 objects: 500, 510, ..., 690')

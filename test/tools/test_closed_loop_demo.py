@@ -180,3 +180,21 @@ def test_the_three_nodes_lift_object_460_over_ros(tmp_path):
     # The controller says it waits (not 'approach') until the first detections.
     assert output.index('controller: waiting') < output.index('first detections')
     assert 'controller: approach' in output
+
+
+def test_demo_logs_the_wrist_cameras_push_once_it_starts():
+    from tools.closed_loop_demo import _log_push
+
+    class Camera:
+        text_now = '[INFO] ready: 320x240\n'
+
+        def text(self):
+            return self.text_now
+
+    camera, lines = Camera(), []
+    assert not _log_push(camera, 3.0, lines.append) and lines == []
+    camera.text_now += ('[INFO] [wrist_camera]: push starts: 50 mm, 40 deg over 0.4 s; tool z '
+                        '0.18 m\n')
+    assert _log_push(camera, 4.25, lines.append)
+    assert lines == ['  4.25 s  wrist camera: push starts: 50 mm, 40 deg over 0.4 s; tool z '
+                     '0.18 m']
