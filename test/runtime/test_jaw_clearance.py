@@ -92,6 +92,18 @@ def test_the_pipeline_puts_blocked_grasps_last_in_metres_of_the_robots_fingers()
     assert result.blocked == 0
 
 
+def test_the_device_post_processing_path_orders_the_same():
+    # The torch post-processing (the node's CUDA path, run here on the CPU) hands the check the
+    # same smoothed quality map.
+    config = PipelineConfig(top_k=3, min_quality=0.2, centring_fraction=0.0,
+                            device_postprocess='always')
+    pipe = GraspPipeline(red_predictor(width_px=20.0), config)
+    assert pipe.device_postprocess is not None
+    result = pipe.process(red_scene(277), CAMERA, TOP_DOWN)
+    assert [round(g.pixel.col) for g in result.grasps] == [482, 202, 277]
+    assert result.blocked == 2
+
+
 def test_jaw_clearance_settings_are_validated():
     assert PipelineConfig().jaw_clearance == pytest.approx(0.02)
     PipelineConfig(jaw_clearance=0.0).validate()
