@@ -171,6 +171,10 @@ class NodeParameters:
     clearance_fraction: float = _param(0.2, 'jaw clearance: quality above this share of a '
                                        "grasp's own, beyond its object, counts as another "
                                        'object under a finger', (0.01, 0.99), live=True)
+    max_opening: float = _param(0.0, "the gripper's widest opening, m (0 = unknown): a grasp "
+                                'wider turns to the direction across which its object is '
+                                'narrowest (square boxes seen along a diagonal)', (0.0, 2.0),
+                                live=True)
     finger_depth: float = _param(0.06, 'finger length along the approach, m: bbox.size.z of '
                                  '~/detections (default: the fingers of the simulated gripper)',
                                  (0.0, 1.0), live=True)
@@ -208,7 +212,8 @@ class NodeParameters:
             rectified=self.rectified, device_postprocess=self.device_postprocess,
             jaws_outside_view=self.jaws_outside_view,
             centring_fraction=self.centring_fraction, jaw_clearance=self.jaw_clearance,
-            clearance_fraction=self.clearance_fraction).validate()
+            clearance_fraction=self.clearance_fraction,
+            max_opening=self.max_opening).validate()
 
 
 def _specs(table: type, prefix: str = '') -> Iterator[ParamSpec]:

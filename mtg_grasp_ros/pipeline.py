@@ -46,6 +46,7 @@ from mtg_grasp_ros.pipeline_config import (APPROACHES, DEPTH_SOURCES, JAWS_OUTSI
 from mtg_grasp_ros.postprocess import (as_map, gaussian_smooth, GraspMaps,
                                        grasps_from_smoothed_quality, top_grasps)
 from mtg_grasp_ros.preprocess import network_input
+from mtg_grasp_ros.reorientation import turn_to_narrowest
 from mtg_grasp_ros.transforms import RigidTransform, TransformError
 
 
@@ -228,6 +229,14 @@ class GraspPipeline:
         if errors and not grasps_3d:
             raise errors[0]
         lifted = {id(g.network) for g in grasps_3d}
+        if cfg.max_opening > 0 and quality_map is not None:
+            for i, g in enumerate(grasps_3d):
+                turned = (turn_to_narrowest(g.network, quality_map, cfg.centring_fraction,
+                                            cfg.max_opening * g.network.width / g.width_m)
+                          if g.width_m > cfg.max_opening else g.network)
+                if turned is not g.network:  # its lift cannot fail where the grasp's did not
+                    grasps_3d[i] = self.geometry.lift(turned, region, camera, camera_to_target,
+                                                      depth)
         blocked = self._clear_jaws_first(grasps_3d, quality_map)
         t3 = time.perf_counter()
         timings.update(preprocess=t1 - t0, geometry=t3 - t2, total=t3 - t0)

@@ -62,6 +62,10 @@ class PipelineConfig:
     #: Quality above this share of a grasp's own, beyond its object, counts as another object
     #: under a finger (jaw clearance).
     clearance_fraction: float = 0.2
+    #: The gripper's widest opening (m; 0 = unknown): a grasp whose opening is wider turns to
+    #: its object's narrowest direction (:mod:`mtg_grasp_ros.reorientation`), with
+    #: ``centring_fraction``'s notion of its object.
+    max_opening: float = 0.0
 
     def validate(self) -> 'PipelineConfig':
         """This config, checked; raises :class:`PipelineConfigError` listing every problem."""
@@ -96,6 +100,8 @@ class PipelineConfig:
             problems.append('jaw_clearance must be in [0, 1] m')
         if not 0.0 < self.clearance_fraction <= 0.99:
             problems.append('clearance_fraction must be in (0, 0.99]')
+        if not 0.0 <= self.max_opening <= 2.0:
+            problems.append('max_opening must be in [0, 2] m')
         if problems:
             raise PipelineConfigError('; '.join(problems))
         return self

@@ -117,7 +117,8 @@ class NodePlanner:
                  opening_margin: float = 0.0, jaws_outside_view: Optional[str] = None,
                  centring_fraction: Optional[float] = None,
                  jaw_clearance: Optional[float] = None,
-                 clearance_fraction: Optional[float] = None) -> None:
+                 clearance_fraction: Optional[float] = None,
+                 max_opening: float = 0.0) -> None:
         from mtg_grasp_ros.pipeline import GraspPipeline, PipelineConfig
 
         #: Added to the published opening (m): the controller's clearance (the node publishes
@@ -136,8 +137,8 @@ class NodePlanner:
                                                  else float(jaw_clearance)),
                                   clearance_fraction=(PipelineConfig.clearance_fraction
                                                       if clearance_fraction is None
-                                                      else float(clearance_fraction))
-                                  ).validate())
+                                                      else float(clearance_fraction)),
+                                  max_opening=float(max_opening)).validate())
 
     def plan(self, view: View) -> Plan:
         result = self.pipeline.process(view.rgb, view.camera.model, view.camera.pose)

@@ -4,8 +4,9 @@ Reads the ``--json`` files of ``python -m training grasp-bench`` runs (any mix o
 object sets, models and planners) and prints one Markdown table: a row per planner (the node
 planner named by its model path as given, since two exports may share a file name, and by its
 ``jaws_outside_view``, ``centring_fraction`` (runs before it: 0), ``jaw_clearance`` /
-``clearance_fraction`` (runs before it: off) and ``opening_margin`` where they differ from the
-defaults; node and
+``clearance_fraction`` (runs before it: off), ``node_max_opening`` (runs before it: 0, the
+gripper unknown to the node; the default: the gripper's) and ``opening_margin`` where they
+differ from the defaults; node and
 baseline rows of ``--avoid-failed`` runs say so), a column per
 setting (table, object set) and one for all settings together; each cell is isolated success
 / clutter cleared in percent, with the counts. ``--plot`` draws the same as grouped bars with
@@ -62,6 +63,11 @@ def row_name(planner: str, settings: dict) -> str:
     elif (abs(clearance - PipelineConfig.jaw_clearance) > 1e-9
           or abs(fraction - PipelineConfig.clearance_fraction) > 1e-9):
         name += f', jaw clearance {clearance:g} m at {fraction:g}'
+    told = float(settings.get('node_max_opening', 0.0))  # runs before the option: unknown
+    if told <= 0:
+        name += ', gripper unknown to the node'
+    elif abs(told - float(settings.get('max_opening', told))) > 1e-9:
+        name += f', node max opening {told:g} m'
     name += memory
     if margin is not None and abs(float(margin) - DEFAULT_MARGIN) > 1e-9:
         name += f', margin {float(margin):g} m'

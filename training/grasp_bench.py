@@ -70,7 +70,8 @@ def build_planners(args: argparse.Namespace) -> list:
                                     jaws_outside_view=args.jaws_outside_view,
                                     centring_fraction=args.centring_fraction,
                                     jaw_clearance=args.jaw_clearance,
-                                    clearance_fraction=args.clearance_fraction))
+                                    clearance_fraction=args.clearance_fraction,
+                                    max_opening=args.node_max_opening))
         elif name == 'baseline':
             made.append(BlobPlanner(object_height=args.object_height))
         else:
@@ -245,6 +246,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--clearance-fraction', type=float, default=None,
                         help="the node's clearance_fraction parameter (default: the node's, "
                              f'{PipelineConfig.clearance_fraction})')
+    parser.add_argument('--node-max-opening', type=float, default=None,
+                        help="the node's max_opening parameter (m): grasps wider turn to their "
+                             "object's narrowest direction; default: --max-opening (the node "
+                             "is told its gripper); 0 = unknown (the node's own default)")
     parser.add_argument('--avoid-failed', action='store_true',
                         help="clutter: node and baseline remember the scene's failed grasps "
                              'and take their best grasp that is not within 2 cm of one (the '
@@ -294,6 +299,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.jaw_clearance <= 1.0 or not 0.0 < args.clearance_fraction <= 0.99:
         print('error: --jaw-clearance must be in [0, 1] m and --clearance-fraction in '
               '(0, 0.99], as the node parameters', file=sys.stderr)
+        return 2
+    if args.node_max_opening is None:
+        args.node_max_opening = args.max_opening
+    if not 0.0 <= args.node_max_opening <= 2.0:
+        print('error: --node-max-opening must be in [0, 2] m', file=sys.stderr)
         return 2
     args.objects = min(args.objects, len(heldout_indices(args.object_set)))
     names = list(dict.fromkeys(args.planners))

@@ -17,7 +17,7 @@ def test_live_parameters_are_the_per_frame_settings():
     assert set(LIVE_PARAMETERS) == {
         'min_quality', 'top_k', 'min_distance', 'sigma_quality', 'sigma_angle', 'sigma_width',
         'crop_size', 'crop_x', 'crop_y', 'jaws_outside_view', 'centring_fraction', 'jaw_clearance',
-        'clearance_fraction', 'finger_depth',
+        'clearance_fraction', 'max_opening', 'finger_depth',
         'tracking.enabled', 'tracking.radius', 'tracking.switch_margin', 'tracking.timeout',
         'stats_period'}
     for name in ('model_path', 'backend', 'device', 'precision', 'threads', 'target_frame',

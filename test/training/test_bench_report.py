@@ -19,6 +19,8 @@ def bench_json(path, model, table, object_set, node, baseline=None, **settings):
     settings.setdefault('centring_fraction', 0.3)   # the node's default since it exists
     settings.setdefault('jaw_clearance', PipelineConfig.jaw_clearance)
     settings.setdefault('clearance_fraction', PipelineConfig.clearance_fraction)
+    settings.setdefault('max_opening', 0.12)
+    settings.setdefault('node_max_opening', 0.12)
     path.write_text(json.dumps({'settings': {'model': model, 'table': table,
                                              'object_set': object_set, **settings},
                                 'summary': summary}))
@@ -52,23 +54,34 @@ def test_row_names_show_non_default_node_settings():
     assert row_name('baseline', {'model': 'm'}) == 'baseline'
     # Runs before an option existed: its value then (jaws kept, no centring, no clearance).
     assert (row_name('node', {'model': 'a/b', 'jaws_in_view': True})
-            == 'a/b, jaws outside view drop, centring 0, no jaw clearance')
+            == 'a/b, jaws outside view drop, centring 0, no jaw clearance, gripper unknown to '
+               'the node')
     assert (row_name('node', {'model': 'a/b', 'opening_margin': 0.0})
-            == 'a/b, jaws outside view keep, centring 0, no jaw clearance, margin 0 m')
+            == 'a/b, jaws outside view keep, centring 0, no jaw clearance, gripper unknown to '
+               'the node, margin 0 m')
     assert row_name('node', {'model': 'a/b', 'jaws_outside_view': 'last',
                              'centring_fraction': 0.3, **DEFAULT_CLEARANCE}) == 'a/b'
 
 
 def test_jaw_clearance_settings_other_than_the_default_get_their_own_row():
-    base = {'model': 'm', 'jaws_outside_view': 'last', 'centring_fraction': 0.3}
+    base = {'model': 'm', 'jaws_outside_view': 'last', 'centring_fraction': 0.3,
+            'max_opening': 0.12, 'node_max_opening': 0.12}
     assert row_name('node', {**base, 'jaw_clearance': 0.0}) == 'm, no jaw clearance'
     assert (row_name('node', {**base, 'jaw_clearance': 0.035, 'clearance_fraction': 0.5})
             == 'm, jaw clearance 0.035 m at 0.5')
     assert row_name('node', {**base, **DEFAULT_CLEARANCE}) == 'm'
 
 
+def test_runs_whose_node_was_not_told_its_gripper_get_their_own_row():
+    base = {'model': 'm', 'jaws_outside_view': 'last', 'centring_fraction': 0.3,
+            **DEFAULT_CLEARANCE}
+    assert row_name('node', {**base, 'node_max_opening': 0.0}) == 'm, gripper unknown to the node'
+    assert row_name('node', {**base, 'node_max_opening': 0.1}) == 'm, node max opening 0.1 m'
+
+
 DEFAULT_CLEARANCE = {'jaw_clearance': PipelineConfig.jaw_clearance,
-                     'clearance_fraction': PipelineConfig.clearance_fraction}
+                     'clearance_fraction': PipelineConfig.clearance_fraction,
+                     'max_opening': 0.12, 'node_max_opening': 0.12}
 
 
 def test_wilson_interval():
