@@ -234,9 +234,12 @@ class GraspPipeline:
                 turned = (turn_to_narrowest(g.network, quality_map, cfg.centring_fraction,
                                             cfg.max_opening * g.network.width / g.width_m)
                           if g.width_m > cfg.max_opening else g.network)
-                if turned is not g.network:  # its lift cannot fail where the grasp's did not
-                    grasps_3d[i] = self.geometry.lift(turned, region, camera, camera_to_target,
-                                                      depth)
+                if turned is not g.network:
+                    try:
+                        grasps_3d[i] = self.geometry.lift(turned, region, camera,
+                                                          camera_to_target, depth)
+                    except (RayPlaneError, NoDepthError, TransformError):
+                        pass  # no 3-D point where it moved (no depth there): as it was
         blocked = self._clear_jaws_first(grasps_3d, quality_map)
         t3 = time.perf_counter()
         timings.update(preprocess=t1 - t0, geometry=t3 - t2, total=t3 - t0)

@@ -80,3 +80,30 @@ def test_max_opening_is_validated():
     for bad in (-0.1, 3.0, float('nan')):
         with pytest.raises(PipelineConfigError, match='max_opening'):
             PipelineConfig(max_opening=bad).validate()
+
+
+def test_a_turned_grasp_with_no_3d_point_stays_as_it_was():
+    from mtg_grasp_ros.grasp_geometry import NoDepthError
+
+    image = np.full((480, 640, 3), 90, np.uint8)
+    image[242 - 40:242 + 41, 202 - 40:202 + 41] = (255, 0, 0)
+    pipe = GraspPipeline(red_predictor(angle=math.pi / 4, width_px=20.0),
+                         PipelineConfig(top_k=1, min_quality=0.2, jaw_clearance=0.0,
+                                        max_opening=0.09))
+    calls = []
+
+    class LiftOnce:
+        """The pipeline's geometry, whose second lift (the turned grasp) finds no depth."""
+
+        def __init__(self, geometry):
+            self.geometry = geometry
+
+        def lift(self, *args):
+            calls.append(args[0])
+            if len(calls) > 1:
+                raise NoDepthError('no depth there')
+            return self.geometry.lift(*args)
+
+    pipe.geometry = LiftOnce(pipe.geometry)
+    (kept,) = pipe.process(image, CAMERA, TOP_DOWN).grasps
+    assert len(calls) == 2 and kept.width_m == pytest.approx(0.1, rel=0.02)
