@@ -14,6 +14,8 @@ catalogue index ``SHAPE_INDEX_OFFSET + n`` (1000 + n), so its index differs from
 object's (the index seeds the generator's per-object randomness) and ``index % 10 == n % 10``: the
 held-out shapes are s000, s010, ..., s490. :func:`list_objects` with ``shapes='procedural'`` lists
 them, ``'both'`` lists random_urdfs and then them; the default ``'random_urdfs'`` is unchanged.
+``shapes='thin'`` lists the thin shapes (rods and rod frames) s500..s599 (indices 1500..1599,
+held out: s500, s510, ..., s590), a catalogue of their own so that the others draw as before.
 
 Held-out objects: the object at catalogue index ``i`` is held out when ``i % 10 == 0``. For
 random_urdfs that is :data:`HELDOUT_OBJECT_IDS` = ``r000, r010, ..., r990`` (100 objects,
@@ -48,8 +50,9 @@ HELDOUT_OBJECT_IDS: Tuple[str, ...] = tuple(f'r{i:03d}' for i in HELDOUT_INDICES
 
 SPLITS = ('train', 'heldout', 'all')
 
-#: Catalogues :func:`list_objects` can list: pybullet's random_urdfs, the procedural shapes, both.
-SHAPE_SOURCES = ('random_urdfs', 'procedural', 'both')
+#: Catalogues :func:`list_objects` can list: pybullet's random_urdfs, the procedural shapes, both,
+#: or the thin procedural shapes (rods and rod frames).
+SHAPE_SOURCES = ('random_urdfs', 'procedural', 'both', 'thin')
 
 #: Catalogue index of procedural shape 0 (a multiple of HELDOUT_EVERY: the held-out rule holds).
 SHAPE_INDEX_OFFSET = RANDOM_URDF_COUNT
@@ -75,6 +78,13 @@ def is_heldout_index(index: int) -> bool:
     return index % HELDOUT_EVERY == 0
 
 
+def is_thin_index(index: int) -> bool:
+    """Whether catalogue index ``index`` is a thin procedural shape (s500..s599: rods, frames)."""
+    from simulation.shapes import THIN_SHAPE_COUNT, THIN_SHAPE_START
+    start = SHAPE_INDEX_OFFSET + THIN_SHAPE_START
+    return start <= index < start + THIN_SHAPE_COUNT
+
+
 def check_heldout(index: int) -> None:
     """Raise ValueError unless ``index`` is a held-out random_urdfs object (0..999, % 10 == 0)."""
     if not 0 <= index < RANDOM_URDF_COUNT or not is_heldout_index(index):
@@ -98,9 +108,9 @@ def heldout_path(index: int) -> str:
     SHAPE_INDEX_OFFSET, procedural shape ``index - SHAPE_INDEX_OFFSET`` (its URDF written to
     the shape cache if not there); ValueError for an index that is not held out."""
     if index >= SHAPE_INDEX_OFFSET:
-        from simulation.shapes import shape_urdf, SHAPE_COUNT
+        from simulation.shapes import shape_urdf, THIN_SHAPE_COUNT, THIN_SHAPE_START
         number = index - SHAPE_INDEX_OFFSET
-        if number >= SHAPE_COUNT or not is_heldout_index(index):
+        if number >= THIN_SHAPE_START + THIN_SHAPE_COUNT or not is_heldout_index(index):
             raise ValueError(f'object {index} is not a held-out procedural shape (s000, s010, '
                              f'... = {SHAPE_INDEX_OFFSET}, {SHAPE_INDEX_OFFSET + HELDOUT_EVERY}, '
                              '...)')
@@ -116,8 +126,11 @@ def heldout_indices(shapes: str = 'random_urdfs') -> Tuple[int, ...]:
     remaining random_urdfs), so that the first N of ``'both'`` mix the catalogues."""
     if shapes not in SHAPE_SOURCES:
         raise ValueError(f'shapes must be one of {SHAPE_SOURCES}, got {shapes!r}')
-    from simulation.shapes import SHAPE_COUNT
+    from simulation.shapes import SHAPE_COUNT, THIN_SHAPE_COUNT, THIN_SHAPE_START
     procedural = tuple(range(SHAPE_INDEX_OFFSET, SHAPE_INDEX_OFFSET + SHAPE_COUNT, HELDOUT_EVERY))
+    if shapes == 'thin':
+        start = SHAPE_INDEX_OFFSET + THIN_SHAPE_START
+        return tuple(range(start, start + THIN_SHAPE_COUNT, HELDOUT_EVERY))
     if shapes == 'random_urdfs':
         return HELDOUT_INDICES
     if shapes == 'procedural':
@@ -154,19 +167,23 @@ def parse_object_ids(text: str) -> List[int]:
     return ids
 
 
-def list_shapes(cache_dir: Optional[str] = None) -> List[ObjectSpec]:
-    """The procedural shapes s000..s499 (index SHAPE_INDEX_OFFSET + n), their URDFs written
-    into ``cache_dir`` (default: :func:`simulation.shapes.default_cache_dir`) if not there."""
-    from simulation.shapes import shape_urdf, SHAPE_COUNT
+def list_shapes(cache_dir: Optional[str] = None, thin: bool = False) -> List[ObjectSpec]:
+    """The procedural shapes s000..s499 (``thin``: the thin shapes s500..s599), index
+    SHAPE_INDEX_OFFSET + n, their URDFs written into ``cache_dir`` (default:
+    :func:`simulation.shapes.default_cache_dir`) if not there."""
+    from simulation.shapes import shape_urdf, SHAPE_COUNT, THIN_SHAPE_COUNT, THIN_SHAPE_START
+    numbers = (range(THIN_SHAPE_START, THIN_SHAPE_START + THIN_SHAPE_COUNT) if thin
+               else range(SHAPE_COUNT))
     return [ObjectSpec(SHAPE_INDEX_OFFSET + n, f's{n:03d}', shape_urdf(n, cache_dir))
-            for n in range(SHAPE_COUNT)]
+            for n in numbers]
 
 
 def list_objects(object_dir: Optional[str] = None, shapes: str = 'random_urdfs',
                  shape_dir: Optional[str] = None) -> List[ObjectSpec]:
     """The full catalogue, ordered by index: random_urdfs, or the URDF/OBJ files of a folder;
     ``shapes`` (one of SHAPE_SOURCES) replaces random_urdfs by the procedural shapes
-    (``'procedural'``, files in ``shape_dir``) or adds them (``'both'``).
+    (``'procedural'``, files in ``shape_dir``), adds them (``'both'``) or replaces it by the
+    thin shapes (``'thin'``).
 
     Raises FileNotFoundError when random_urdfs is incomplete, ``object_dir`` is not a folder or
     holds no model file; ValueError for an unknown ``shapes`` or shapes with ``object_dir``.
@@ -176,7 +193,8 @@ def list_objects(object_dir: Optional[str] = None, shapes: str = 'random_urdfs',
     if shapes != 'random_urdfs':
         if object_dir is not None:
             raise ValueError('procedural shapes cannot be combined with an object folder')
-        return (list_objects() if shapes == 'both' else []) + list_shapes(shape_dir)
+        return ((list_objects() if shapes == 'both' else [])
+                + list_shapes(shape_dir, thin=shapes == 'thin'))
     if object_dir is None:
         specs = [ObjectSpec(i, f'r{i:03d}', random_urdf_path(i))
                  for i in range(RANDOM_URDF_COUNT)]

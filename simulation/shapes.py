@@ -1,4 +1,5 @@
-"""Procedural object shapes: boxes, plates, bars, cylinders, discs, capsules, superquadrics, L/T.
+"""Procedural object shapes: boxes, plates, bars, cylinders, discs, capsules, superquadrics, L/T,
+and thin ones: rods and rod frames.
 
 Real graspable things are mostly boxes, cylinders, bottles, bars, flat plates and rounded
 blocks, which pybullet_data's random_urdfs blobs are not. Shape ``n`` (0..SHAPE_COUNT - 1) is
@@ -13,6 +14,18 @@ drawn from a generator seeded by ``n`` alone, so it is the same on every machine
   because pybullet collides a dynamic body's OBJ mesh as its convex hull;
 * ``compound``: an L or a T made of two boxes; its URDF has two box collision shapes (a convex
   hull would fill in the corner).
+
+Thin shapes, numbers THIN_SHAPE_START.. (``s500``..``s599``, their own catalogue: pens, cutlery,
+cables, handles, towel rails, racks; seen in the image they are a few pixels wide, which none of
+the families above is):
+
+* ``rod``: a cylinder of length / diameter 8-30;
+* ``frame``: two parallel rails (square section 3-8% of the length) 15-50% of the length apart,
+  joined by one rung at an end (a U), in the middle (an H) or at both ends (a closed frame);
+  one box collision shape per part, like ``compound``.
+
+The data generator makes them 15-35 cm long (THIN_SIZE_RANGE; the others 5-13 cm), so that most
+are thick enough for the simulated gripper.
 
 Each shape is written as a Wavefront OBJ (its visual mesh; a single convex mesh is also its
 collision shape) and a one-link URDF of mass 0.1 kg, like the random_urdfs. Frame: the body's
@@ -37,12 +50,23 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: Number of procedural shapes (ids s000..s499).
+#: Number of procedural shapes of the main families (ids s000..s499).
 SHAPE_COUNT = 500
 #: Shape families and how often each is drawn.
 FAMILIES: Tuple[str, ...] = ('box', 'plate', 'bar', 'cylinder', 'disc', 'capsule',
                              'superquadric', 'compound')
 FAMILY_WEIGHTS = (0.12, 0.08, 0.08, 0.14, 0.06, 0.1, 0.32, 0.1)
+#: Thin shapes: numbers THIN_SHAPE_START .. THIN_SHAPE_START + THIN_SHAPE_COUNT - 1 (s500..s599).
+THIN_SHAPE_START = SHAPE_COUNT
+THIN_SHAPE_COUNT = 100
+THIN_FAMILIES: Tuple[str, ...] = ('rod', 'frame')
+THIN_FAMILY_WEIGHTS = (0.5, 0.5)
+#: Largest side (m) the data generator gives a thin shape, instead of its 5-13 cm: long enough
+#: that most rods and rails are 7 mm thick or more, which the simulated gripper can take from
+#: the table (fingertips 3 mm above it, biting 4 mm); the thinnest stay ungraspable, as real ones.
+THIN_SIZE_RANGE = (0.15, 0.35)
+#: The same for a thin shape dropped as a clutter neighbour (the others: 4-9 cm).
+THIN_NEIGHBOUR_SIZE_RANGE = (0.1, 0.2)
 #: Largest side of every shape as written (m); large so the AABB margin barely biases rescaling.
 NATIVE_SIZE = 1.0
 #: Mass (kg) in the URDFs (random_urdfs declare 0.1 kg too).
@@ -157,11 +181,14 @@ class Shape:
     """
 
     def __init__(self, number: int) -> None:
-        if not 0 <= number < SHAPE_COUNT:
-            raise ValueError(f'shape {number} is not in 0..{SHAPE_COUNT - 1}')
+        last = THIN_SHAPE_START + THIN_SHAPE_COUNT - 1
+        if not 0 <= number <= last:
+            raise ValueError(f'shape {number} is not in 0..{last}')
         self.number = number
         rng = np.random.default_rng([int(number), 0x5A9E5])
-        self.family = FAMILIES[int(rng.choice(len(FAMILIES), p=FAMILY_WEIGHTS))]
+        families, weights = ((FAMILIES, FAMILY_WEIGHTS) if number < THIN_SHAPE_START
+                             else (THIN_FAMILIES, THIN_FAMILY_WEIGHTS))
+        self.family = families[int(rng.choice(len(families), p=weights))]
         self.params: dict = {}
         self.boxes: List[Tuple[np.ndarray, np.ndarray]] = []
         self.verts, self.faces = getattr(self, '_' + self.family)(rng)
@@ -214,6 +241,27 @@ class Shape:
         self.boxes = [(h, c - centroid) for h, c in (bar, arm)]
         self.params = {'kind': kind, 'thickness': float(t), 'depth': float(depth),
                        'stem': float(stem)}
+        return merge([box_mesh(h, c) for h, c in self.boxes])
+
+    def _rod(self, rng) -> Mesh:
+        length_per_diameter = float(np.exp(rng.uniform(np.log(8.0), np.log(30.0))))
+        self.params = {'length_per_diameter': length_per_diameter}
+        return cylinder_mesh(0.5 / length_per_diameter, 0.5)
+
+    def _frame(self, rng) -> Mesh:
+        kind = str(rng.choice(['U', 'H', 'closed']))
+        t = rng.uniform(0.03, 0.08)  # rail section (square), per unit rail length
+        gap = rng.uniform(0.15, 0.5)  # distance between the rails' axes
+        rails = [(np.array([0.5, t / 2, t / 2]), np.array([0.0, y, 0.0]))
+                 for y in (-gap / 2, gap / 2)]
+        rung_x = {'U': [0.5 - t / 2], 'H': [0.0], 'closed': [t / 2 - 0.5, 0.5 - t / 2]}[kind]
+        inner = gap / 2 - t / 2  # a rung spans the space between the rails
+        rungs = [(np.array([t / 2, inner, t / 2]), np.array([x, 0.0, 0.0])) for x in rung_x]
+        parts = rails + rungs
+        volumes = [float(np.prod(h)) for h, _ in parts]
+        centroid = sum(v * c for v, (_, c) in zip(volumes, parts)) / sum(volumes)
+        self.boxes = [(h, c - centroid) for h, c in parts]
+        self.params = {'kind': kind, 'thickness': float(t), 'gap': float(gap)}
         return merge([box_mesh(h, c) for h, c in self.boxes])
 
     def obj_text(self) -> str:

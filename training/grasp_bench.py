@@ -20,7 +20,8 @@ Scenes: isolated (each of the first --objects held-out objects, --seeds drops ea
 attempt) and clutter (--clutter-scenes scenes of --clutter-objects objects, clearance
 protocol: grasp, put away what was lifted, re-render, re-plan; stop when the table is clear,
 after --max-failures failures in a row or after 2 x objects + max-failures attempts). The
-objects come from --object-set (random_urdfs blobs, procedural shapes, or both); --table
+objects come from --object-set (random_urdfs blobs, procedural shapes, both, or the thin
+procedural shapes: rods and rod frames); --table
 textured gives every scene a random textured support and random object colours and textures
 (drawn from the scene's seed: every planner sees the same frames), plain the light flat table.
 
@@ -202,7 +203,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                              'default 10; 0 = none)')
     parser.add_argument('--object-set', default='random_urdfs', choices=SHAPE_SOURCES,
                         help='catalogue of the held-out objects: random_urdfs blobs (default), '
-                             'the procedural shapes (boxes, cylinders, plates, ...) or both')
+                             'the procedural shapes (boxes, cylinders, plates, ...), both, or '
+                             'thin (rods and rod frames, s500, s510, ...)')
     parser.add_argument('--table', default='plain', choices=TABLES,
                         help='plain: the light flat table (default); textured: every scene '
                              'draws a random rich support texture (photo or procedural) at its '

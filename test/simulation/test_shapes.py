@@ -1,5 +1,6 @@
 """Procedural shapes: valid closed meshes, determinism, the held-out rule, catalogue selection
-and physics (they load in pybullet and settle on the table at the asked size)."""
+and physics (they load in pybullet and settle on the table at the asked size); the thin shapes'
+catalogue of its own."""
 
 import math
 import os
@@ -7,21 +8,29 @@ import os
 import numpy as np
 import pytest
 
-from simulation.objects import list_objects, list_shapes, select_objects, SHAPE_INDEX_OFFSET
+from simulation.objects import (heldout_indices, heldout_path, is_thin_index, list_objects,
+                                list_shapes, select_objects, SHAPE_INDEX_OFFSET)
 from simulation.shapes import (FAMILIES, mesh_volume, NATIVE_SIZE, Shape, SHAPE_COUNT,
-                               shape_urdf, superquadric_mesh)
+                               shape_urdf, superquadric_mesh, THIN_FAMILIES, THIN_SHAPE_COUNT,
+                               THIN_SHAPE_START)
 
 ConvexHull = pytest.importorskip('scipy.spatial').ConvexHull
 SAMPLE = range(0, SHAPE_COUNT, 7)
 
 
+THIN = range(THIN_SHAPE_START, THIN_SHAPE_START + THIN_SHAPE_COUNT)
+#: Families whose collision shapes are boxes (their mesh is not convex).
+BOXED = ('compound', 'frame')
+
+
 def first_of_each_family():
     found = {}
-    for n in range(SHAPE_COUNT):
+    for n in list(range(SHAPE_COUNT)) + list(THIN):
         found.setdefault(Shape(n).family, n)
-        if len(found) == len(FAMILIES):
+        if len(found) == len(FAMILIES) + len(THIN_FAMILIES):
             return found
-    raise AssertionError(f'families missing from the catalogue: {set(FAMILIES) - set(found)}')
+    missing = set(FAMILIES + THIN_FAMILIES) - set(found)
+    raise AssertionError(f'families missing from the catalogue: {missing}')
 
 
 @pytest.fixture(scope='module')
@@ -53,7 +62,7 @@ def test_meshes_are_closed_outward_and_convex_where_they_must_be():
         assert np.abs(verts.mean(axis=0)).max() < 0.25 * NATIVE_SIZE, n
         volume = mesh_volume(verts, faces)
         assert volume > 0, n  # outward-facing
-        if shape.family == 'compound':
+        if shape.family in BOXED:
             boxes = sum(8 * float(np.prod(h)) for h, _ in shape.boxes)
             assert volume == pytest.approx(boxes, rel=1e-6), n
         else:  # convex: pybullet's convex hull is the mesh itself
@@ -84,7 +93,7 @@ def test_same_index_same_bytes_and_no_temporary_files(tmp_path):
     assert not [p for p in os.listdir(tmp_path / 'a') if p.startswith('.')]
     assert Shape(5).obj_text() != Shape(6).obj_text()
     with pytest.raises(ValueError):
-        Shape(SHAPE_COUNT)
+        Shape(THIN_SHAPE_START + THIN_SHAPE_COUNT)
 
 
 def test_catalogue_ids_heldout_rule_and_selection(catalogue):
@@ -128,7 +137,7 @@ def test_shapes_load_settle_and_have_the_asked_size(tmp_path):
         p, c = scene.p, scene.client
         for family, n in first_of_each_family().items():
             path = shape_urdf(n, str(tmp_path))
-            target = 0.08
+            target = 0.2 if family in THIN_FAMILIES else 0.08
             scale = target / float(scene.native_extent(path).max())
             # Like the generator, which redraws a view whose object is still rocking after 4 s
             # (a few % of the rounded shapes), allow a second drop.
@@ -147,3 +156,24 @@ def test_shapes_load_settle_and_have_the_asked_size(tmp_path):
             assert -1e-3 < world[:, 2].min() < 3e-3, family  # resting on the table
             assert np.linalg.norm(pos[:2]) < 0.1, family  # neither rolled off nor exploded
             scene.remove(body)
+
+
+def test_thin_shapes_are_a_catalogue_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    thin = list_objects(shapes='thin')
+    assert [s.object_id for s in thin] == [f's{n:03d}' for n in THIN]
+    assert [s.index for s in thin] == [SHAPE_INDEX_OFFSET + n for n in THIN]
+    assert all(is_thin_index(s.index) for s in thin)
+    assert not is_thin_index(SHAPE_INDEX_OFFSET + SHAPE_COUNT - 1) and not is_thin_index(0)
+    assert {Shape(n).family for n in THIN} == set(THIN_FAMILIES)
+    held = heldout_indices('thin')
+    assert [s.index for s in select_objects(thin, 'heldout', None, 0)] == list(held)
+    assert heldout_path(held[1]).endswith('.urdf')
+    with pytest.raises(ValueError):
+        heldout_path(held[0] + 1)  # not held out
+    # The other catalogues do not change: the thin shapes are not in them.
+    assert heldout_indices('procedural')[-1] == SHAPE_INDEX_OFFSET + SHAPE_COUNT - 10
+    for n in THIN:
+        shape = Shape(n)
+        extent = np.sort(shape.verts.max(axis=0) - shape.verts.min(axis=0))
+        assert extent[0] < 0.13 * NATIVE_SIZE, (n, shape.family)  # thin: 1/8 of the length

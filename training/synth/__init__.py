@@ -22,7 +22,8 @@ graspable things (boxes, flat plates, long bars, cylinders from discs to bottles
 convex superquadrics from rounded blocks to ellipsoids, L and T compounds), ids ``s000..s499``,
 held out by the same rule (s000, s010, ..., s490), written as OBJ + URDF into
 ``~/.cache/mtg_grasp_ros/shapes``; ``--shapes both`` draws from random_urdfs and the shapes
-together; the default ``random_urdfs`` reproduces earlier runs.
+together; ``--shapes thin`` from the thin shapes (rods and rod frames, ``s500..s599``, held out
+s500, s510, ..., s590); the default ``random_urdfs`` reproduces earlier runs.
 
 Per view (:mod:`.generate`, :mod:`simulation.scene`, :mod:`.appearance`, :mod:`.framing`): the
 object is dropped with a random orientation and settles; the plane and object get random colours
@@ -100,7 +101,8 @@ clutter:  --clutter P: share of views with 1..K (--clutter-objects) neighbours o
           split around the object, grasps on all of them; mask = all objects
 objects:  pybullet_data/random_urdfs NNN is called rNNN; held out ({len(HELDOUT_OBJECT_IDS)}):
           every catalogue index % 10 == 0 (r000, r010, ..., r990); --shapes procedural:
-          boxes, plates, bars, cylinders, capsules, superquadrics, L/T called sNNN (s000..s499)
+          boxes, plates, bars, cylinders, capsules, superquadrics, L/T called sNNN (s000..s499);
+          --shapes thin: rods and rod frames (U, H, closed) s500..s599
 '''
 
 
@@ -130,7 +132,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                              'pybullet_data/random_urdfs')
     parser.add_argument('--shapes', choices=SHAPE_SOURCES, default='random_urdfs',
                         help='object catalogue: random_urdfs (default), procedural (boxes, '
-                             'cylinders, capsules, superquadrics, L/T: sNNN) or both')
+                             'cylinders, capsules, superquadrics, L/T: sNNN), both, or thin '
+                             '(rods and rod frames: s500..s599)')
     parser.add_argument('--image-size', type=int, default=1024,
                         help="image side in pixels (Jacquard's 1024; e.g. 256 for a quick run)")
     parser.add_argument('--trials', type=int, default=40,

@@ -3,7 +3,8 @@
 A clutter view of object X holds X and 1..``--clutter-objects`` (default 4, uniform) neighbours
 drawn without replacement from the same split's catalogue (never X itself; a train run never
 sees a held-out neighbour, a held-out run only held-out ones). Each neighbour is rescaled so
-its largest side is 4-9 cm (``NEIGHBOUR_SIZE_RANGE``), gets a look of its own and is dropped,
+its largest side is 4-9 cm (``NEIGHBOUR_SIZE_RANGE``; a thin shape 10-20 cm,
+``simulation.shapes.THIN_NEIGHBOUR_SIZE_RANGE``), gets a look of its own and is dropped,
 with a random orientation, after X has settled:
 
 * ``STACK_P`` (30%) of them from 0.5-3 cm above the pile's top, over a point within half of X's
@@ -66,9 +67,10 @@ from simulation.camera import SimCamera
 from simulation.floor import FLOOR_GREY, ViewPaint
 from simulation.gripper import ParallelGripper
 from simulation.looks import laid_texture, OBJECT_METRES
-from simulation.objects import ObjectSpec
+from simulation.objects import is_thin_index, ObjectSpec
 from simulation.poses import pose_to_grasp
 from simulation.scene import DROP_GAP, random_quaternion, Scene
+from simulation.shapes import THIN_NEIGHBOUR_SIZE_RANGE
 from training.synth.appearance import object_look
 from training.synth.framing import FILL_RANGE
 from training.synth.sampling import (deduplicate, label_opening, OpeningStats,
@@ -143,7 +145,9 @@ def draw_neighbours(rng: np.random.Generator, share: float, most: int,
     for i in picks:
         rgb, texture = object_look(rng, looks)
         plans.append(NeighbourPlan(
-            spec=others[int(i)], size=float(rng.uniform(*NEIGHBOUR_SIZE_RANGE)),
+            spec=others[int(i)], size=float(rng.uniform(*(
+                THIN_NEIGHBOUR_SIZE_RANGE if is_thin_index(others[int(i)].index)
+                else NEIGHBOUR_SIZE_RANGE))),
             orientation=random_quaternion(rng), stacked=bool(rng.random() < STACK_P),
             angle=float(rng.uniform(0.0, 2 * math.pi)), reach=float(rng.uniform(*REACH)),
             gap=float(rng.uniform(*GAP)), height=float(rng.uniform(*STACK_HEIGHT)),

@@ -35,8 +35,9 @@ import numpy as np
 
 from simulation.distractors import random_distractors, table_light
 from simulation.gripper import build_grippers
-from simulation.objects import ObjectSpec
+from simulation.objects import is_thin_index, ObjectSpec
 from simulation.scene import random_quaternion, Scene
+from simulation.shapes import THIN_SIZE_RANGE
 from training.synth.appearance import object_look, random_look
 import training.synth.clutter as clutter
 from training.synth.framing import random_view_camera
@@ -145,7 +146,8 @@ def generate_object(spec: ObjectSpec, config: SynthConfig,
     _clear_object(out, spec.object_id)
     record = ObjectRecord(object_id=spec.object_id, index=spec.index)
     rng = object_rng(config.seed, spec.index)
-    target_size = rng.uniform(*OBJECT_SIZE_RANGE)
+    target_size = rng.uniform(*(THIN_SIZE_RANGE if is_thin_index(spec.index)
+                                else OBJECT_SIZE_RANGE))
     object_rgb, object_texture = object_look(rng, config.looks)
     scale = None
     for attempt in range(config.max_attempts):
