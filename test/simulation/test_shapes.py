@@ -177,3 +177,21 @@ def test_thin_shapes_are_a_catalogue_of_their_own(tmp_path, monkeypatch):
         shape = Shape(n)
         extent = np.sort(shape.verts.max(axis=0) - shape.verts.min(axis=0))
         assert extent[0] < 0.13 * NATIVE_SIZE, (n, shape.family)  # thin: 1/8 of the length
+
+
+def test_the_generator_makes_thin_shapes_long_and_the_others_as_before():
+    from simulation.objects import ObjectSpec
+    from training.synth.clutter import NEIGHBOUR_SIZE_RANGE, neighbour_size_range
+    from training.synth.generate import OBJECT_SIZE_RANGE, object_size_range
+    rod = ObjectSpec(SHAPE_INDEX_OFFSET + THIN_SHAPE_START + 1, 's501', 'unused.urdf')
+    box = ObjectSpec(SHAPE_INDEX_OFFSET + 1, 's001', 'unused.urdf')
+    blob = ObjectSpec(7, 'r007', 'unused.urdf')
+    assert object_size_range(box) == object_size_range(blob) == OBJECT_SIZE_RANGE == (0.05, 0.13)
+    assert neighbour_size_range(box) == NEIGHBOUR_SIZE_RANGE == (0.04, 0.09)
+    low, high = object_size_range(rod)
+    assert low > OBJECT_SIZE_RANGE[1] and high <= 0.35
+    # Their thinnest side at the middle size: 7 mm or more (the gripper's bite) for nearly all.
+    thick = [sorted(Shape(n).verts.max(axis=0) - Shape(n).verts.min(axis=0))[0] * (low + high) / 2
+             for n in THIN]
+    assert np.mean(np.array(thick) >= 0.007) > 0.9
+    assert neighbour_size_range(rod)[0] > NEIGHBOUR_SIZE_RANGE[1]

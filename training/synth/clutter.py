@@ -127,6 +127,12 @@ class Neighbour:
     body: int
 
 
+def neighbour_size_range(spec: ObjectSpec) -> Tuple[float, float]:
+    """Range (m) of a clutter neighbour's largest side: NEIGHBOUR_SIZE_RANGE, a thin shape
+    :data:`simulation.shapes.THIN_NEIGHBOUR_SIZE_RANGE`."""
+    return THIN_NEIGHBOUR_SIZE_RANGE if is_thin_index(spec.index) else NEIGHBOUR_SIZE_RANGE
+
+
 def draw_neighbours(rng: np.random.Generator, share: float, most: int,
                     pool: Sequence[ObjectSpec], target: ObjectSpec,
                     looks: str) -> Optional[List[NeighbourPlan]]:
@@ -145,9 +151,7 @@ def draw_neighbours(rng: np.random.Generator, share: float, most: int,
     for i in picks:
         rgb, texture = object_look(rng, looks)
         plans.append(NeighbourPlan(
-            spec=others[int(i)], size=float(rng.uniform(*(
-                THIN_NEIGHBOUR_SIZE_RANGE if is_thin_index(others[int(i)].index)
-                else NEIGHBOUR_SIZE_RANGE))),
+            spec=others[int(i)], size=float(rng.uniform(*neighbour_size_range(others[int(i)]))),
             orientation=random_quaternion(rng), stacked=bool(rng.random() < STACK_P),
             angle=float(rng.uniform(0.0, 2 * math.pi)), reach=float(rng.uniform(*REACH)),
             gap=float(rng.uniform(*GAP)), height=float(rng.uniform(*STACK_HEIGHT)),

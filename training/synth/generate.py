@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 import multiprocessing
 from pathlib import Path
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -137,6 +137,12 @@ def _clear_object(out: Path, object_id: str) -> None:
                 path.unlink()
 
 
+def object_size_range(spec: ObjectSpec) -> Tuple[float, float]:
+    """Range (m) of the largest side an object is rescaled to: 5-13 cm (OBJECT_SIZE_RANGE), a
+    thin shape (rod, rod frame) 15-35 cm (:data:`simulation.shapes.THIN_SIZE_RANGE`)."""
+    return THIN_SIZE_RANGE if is_thin_index(spec.index) else OBJECT_SIZE_RANGE
+
+
 def generate_object(spec: ObjectSpec, config: SynthConfig,
                     pool: Sequence[ObjectSpec] = ()) -> ObjectRecord:
     """Simulate and write all views of one object (clutter neighbours from ``pool``, the
@@ -146,8 +152,7 @@ def generate_object(spec: ObjectSpec, config: SynthConfig,
     _clear_object(out, spec.object_id)
     record = ObjectRecord(object_id=spec.object_id, index=spec.index)
     rng = object_rng(config.seed, spec.index)
-    target_size = rng.uniform(*(THIN_SIZE_RANGE if is_thin_index(spec.index)
-                                else OBJECT_SIZE_RANGE))
+    target_size = rng.uniform(*object_size_range(spec))
     object_rgb, object_texture = object_look(rng, config.looks)
     scale = None
     for attempt in range(config.max_attempts):
