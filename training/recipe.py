@@ -8,6 +8,8 @@ The steps of ``models/README.md`` ("How it was made"), run in-process one after 
 2. ``synth-mixed``    random_urdfs and procedural shapes, a share of clutter views
                       (``--shapes``, ``--clutter``) into ``data/train/mixed`` (when
                       ``mixed_objects`` > 0)
+   ``synth-thin``     thin shapes (rods, rod frames: ``--shapes thin``, 30% clutter) into
+                      ``data/train/thin`` (when ``thin_objects`` > 0)
 3. ``synth-heldout``  the held-out objects (``--split heldout``, the shapes of step 2 and
                       ``heldout_clutter`` clutter views, never trained on; ``heldout_objects``
                       None: all of them)
@@ -31,13 +33,14 @@ made 1170 train views in 795 s and 388 held-out views in 354 s on 2 workers (1.3
 core-s per view); clutter views cost 1.13x a single view (``training/synth/clutter.py``).
 300 train objects x 4 views -> ~1170 x 1.36 = 1590 core-s; the mixed set, 300 x 2 views ->
 ~600 x 1.36 x 1.13 = 920 core-s; 100 held-out objects x 2 -> ~200 x 1.8 = 360 core-s;
-2870 core-s / 16 workers = 180 s, +25% for looks and straggler objects: **~225 s**.
+the thin set, 90 x 2 views -> ~180 x 4.5 core-s (measured: 267 views in 605 s on 2 workers)
+= 810 core-s; 3680 core-s / 16 workers = 230 s, +25% for looks and stragglers: **~290 s**.
 Training: on a GPU the 116k-parameter network is bound by the 8 DataLoader workers'
 augmentation, assumed ~500 images/s. 30 epochs x ~1410 train views = 42,300 images = 85 s, +
 30 validations (~1 s each) + decoding the 1024 px PNGs once per worker (~50 s): **~165 s**;
 fine-tuning 15 epochs on the ~1200 views left with antipodal labels: 36 + 15 + 50 = **~100
-s**; relabel ~15 s, held-out evaluation ~20 s, export ~5 s, start-up ~10 s. Total **~540 s
-(~9 min)**, under the 10-minute goal; replace these figures with the measured
+s**; relabel ~15 s, held-out evaluation ~20 s, export ~5 s, start-up ~10 s. Total **~605 s
+(~10 min)**, at the 10-minute goal; replace these figures with the measured
 ``recipe.json`` seconds once it has run on a GPU.
 
 Preset ``cpu`` is how candidate 3a (not the default) was made on the 2-core development machine
@@ -99,7 +102,8 @@ class RecipeSettings:
     loss: str = 'positional'
     seed: int = 0                      # train data, split and training seed
     heldout_seed: int = 1
-    mixed_views: int = 2               # views per object of the mixed set
+    mixed_views: int = 2               # views per object of the mixed and thin sets
+    thin_objects: int = 0              # thin shapes (rods, rod frames; 0: no thin set)
     shapes: str = 'both'               # mixed and held-out sets: synth --shapes
     clutter: float = 0.6               # mixed set: share of clutter views (synth --clutter)
     heldout_clutter: float = 0.4       # held-out set: share of clutter views
@@ -117,7 +121,8 @@ class RecipeSettings:
 PRESETS: Dict[str, RecipeSettings] = {
     'gpu': RecipeSettings(train_objects=300, heldout_objects=None, views=4, mixed_objects=300,
                           image_size=1024, trials=40, input_size=300, epochs=30,
-                          finetune_epochs=15, device='cuda', loader_workers=8, cache_mb=4096.0),
+                          finetune_epochs=15, device='cuda', loader_workers=8, cache_mb=4096.0,
+                          thin_objects=90),
     # Candidate 3a as made on the 2-core CPU (models/README.md; not the default): v2's weights
     # fine-tuned on the antipodal labels of the new data, no training from scratch.
     'cpu': RecipeSettings(train_objects=110, heldout_objects=40, views=4, mixed_objects=200,
@@ -127,11 +132,12 @@ PRESETS: Dict[str, RecipeSettings] = {
     'tiny': RecipeSettings(train_objects=6, heldout_objects=2, views=1, mixed_objects=2,
                            mixed_views=1, image_size=128, trials=12, input_size=64, epochs=1,
                            finetune_epochs=1, device='cpu', loader_workers=0, cache_mb=256.0,
-                           n_folds=2),
+                           n_folds=2, thin_objects=1),
 }
 #: Command-line overrides: option -> settings field (all typed by the field's default).
 OVERRIDES = {'objects': 'train_objects', 'heldout_objects': 'heldout_objects', 'views': 'views',
-             'mixed_objects': 'mixed_objects', 'clutter': 'clutter', 'shapes': 'shapes',
+             'mixed_objects': 'mixed_objects', 'thin_objects': 'thin_objects',
+             'clutter': 'clutter', 'shapes': 'shapes',
              'image_size': 'image_size', 'trials': 'trials', 'input_size': 'input_size',
              'epochs': 'epochs', 'finetune_epochs': 'finetune_epochs', 'device': 'device',
              'workers': 'workers', 'loader_workers': 'loader_workers',
@@ -243,6 +249,10 @@ class Recipe:
                 self.step('synth-mixed', lambda: self.synth(
                     'train', s.mixed_objects, s.seed + 2, Path(train_data) / 'mixed',
                     s.mixed_views, shapes + ['--clutter', str(s.clutter)]))
+            if s.thin_objects > 0:
+                self.step('synth-thin', lambda: self.synth(
+                    'train', s.thin_objects, s.seed + 4, Path(train_data) / 'thin',
+                    s.mixed_views, ['--shapes', 'thin', '--clutter', '0.3']))
         if not s.heldout_data:
             self.step('synth-heldout', lambda: self.synth(
                 'heldout', s.heldout_objects, s.heldout_seed, Path(heldout_data),

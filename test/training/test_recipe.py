@@ -10,7 +10,7 @@ from mtg_grasp_ros.pipeline import GraspPipeline
 from training.__main__ import build_parser, main
 from training.recipe import PRESETS, settings_from_args
 
-STEPS = ['synth-train', 'synth-mixed', 'synth-heldout', 'train', 'relabel', 'finetune',
+STEPS = ['synth-train', 'synth-mixed', 'synth-thin', 'synth-heldout', 'train', 'relabel', 'finetune',
          'evaluate', 'export']
 
 
