@@ -11,10 +11,13 @@ without depth or a mask.
 Rule (:func:`fingers_blocked`): along the grasp's closing axis, each finger occupies
 ``[opening / 2, opening / 2 + reach]`` from the centre (``reach``: the controller's extra opening
 per side plus the finger's thickness, in network pixels), across the grasp's jaw size. The
-grasp's own object is the run of quality above ``fraction`` times the grasp's quality that
-contains its centre (:func:`mtg_grasp_ros.centring.run_length`, as grasp centring walks it);
-a finger is blocked when, *beyond* that run, any sample of its footprint has quality above
-the same threshold: another object that the network would grasp is where the finger lands.
+grasp's own object is, on each of the finger's sample lines, the run of quality above
+``fraction`` times the grasp's quality from the line's point on the jaw (through the centre, or
+offset across it) outwards (:func:`mtg_grasp_ros.centring.run_length`, as grasp centring walks
+it); a finger is blocked when, *beyond* that run, any sample of the line has quality above the
+same threshold: another object that the network would grasp is where the finger lands. (Walked
+on the centre line only, the rule took a bar's own quality at the jaw's edges, wider than on
+its centre line, for a neighbour: the remote control of the Cornell photos went last.)
 Blocked grasps keep their quality and go after every clear one
 (:meth:`mtg_grasp_ros.pipeline.GraspPipeline.process`), so a scene where every grasp is
 blocked still gets its best one.
@@ -60,17 +63,20 @@ def fingers_blocked(grasp: Grasp, quality: np.ndarray, reach: float, fraction: f
     distances = np.arange(grasp.width / 2.0, grasp.width / 2.0 + reach + STEP_PX, STEP_PX)
     h, w = quality.shape
     for side in (1.0, -1.0):
-        own = run_length(quality, centre, side * axis, threshold, grasp.width)
-        beyond = distances[distances > own]
-        if not beyond.size:
-            continue
-        points = (centre[None, None, :] + side * beyond[None, :, None] * axis[None, None, :]
-                  + offsets[:, None, None] * across[None, None, :]).reshape(-1, 2)
-        rows = np.round(points[:, 0]).astype(np.int64)
-        cols = np.round(points[:, 1]).astype(np.int64)
-        inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-        if np.any(quality[rows[inside], cols[inside]] > threshold):
-            return True
+        for offset in offsets:
+            # The own run is walked on each line: an object whose quality reaches farther at
+            # the jaw's edges than on its centre line (a bar seen across) is still itself.
+            start = centre + offset * across
+            own = run_length(quality, start, side * axis, threshold, grasp.width)
+            beyond = distances[distances > own]
+            if not beyond.size:
+                continue
+            points = start[None, :] + side * beyond[:, None] * axis[None, :]
+            rows = np.round(points[:, 0]).astype(np.int64)
+            cols = np.round(points[:, 1]).astype(np.int64)
+            inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+            if np.any(quality[rows[inside], cols[inside]] > threshold):
+                return True
     return False
 
 

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     'training.tinydata',
     'training.synth',
     'training.relabel',
+    'training.refit_width',
     'training.scene_eval',
     'training.grasp_bench',
     'training.bench_report',

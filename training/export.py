@@ -95,6 +95,11 @@ def training_summary(state: Dict) -> Dict:
         summary['init'] = Path(str(config['init'])).name  # fine-tuned from (file name only)
     if config.get('data'):
         summary['data'] = Path(str(config['data'])).name
+    refit = config.get('refit_width')
+    if refit:  # training refit-width: the width head was refitted afterwards, on this data
+        summary['refit_width'] = {'data': Path(str(refit['data'])).name,
+                                  'views': refit['views'], 'pixels': refit['pixels'],
+                                  'ridge': refit['ridge'], 'seed': refit['seed']}
     return summary
 
 

@@ -50,6 +50,19 @@ def test_the_grasps_own_object_under_its_finger_is_not_a_neighbour():
     assert not fingers_blocked(GRASP, q, reach=4.0, fraction=0.2)
 
 
+def test_the_own_object_wider_at_the_jaws_edges_than_on_its_centre_line_is_itself():
+    # A bow tie: the target's run along the closing axis is 4 px each way on the grasp's
+    # centre line and 24 px at the jaw's edges (rows 40 and 59): under the fingers (20-24 px
+    # out) it is still the grasp's own object. (The Cornell remote went last for this.)
+    q = np.zeros((100, 100), np.float32)
+    for row in range(40, 60):
+        half = 4 + 2 * abs(row - 49.5)
+        q[row, int(round(39.5 - half)):int(round(39.5 + half)) + 1] = 0.8
+    assert not fingers_blocked(GRASP, q, reach=4.0, fraction=0.2)
+    q[40:60, 61:76] = 0.6  # a real neighbour under a finger still blocks
+    assert fingers_blocked(GRASP, q, reach=4.0, fraction=0.2)
+
+
 def test_a_neighbour_beside_the_finger_or_across_the_closing_axis_is_clear():
     q = np.zeros((100, 100), np.float32)
     q[40:60, 30:50] = 0.8
