@@ -10,8 +10,8 @@ from mtg_grasp_ros.pipeline import GraspPipeline
 from training.__main__ import build_parser, main
 from training.recipe import PRESETS, settings_from_args
 
-STEPS = ['synth-train', 'synth-mixed', 'synth-thin', 'synth-heldout', 'train', 'relabel', 'finetune',
-         'evaluate', 'export']
+STEPS = ['synth-train', 'synth-mixed', 'synth-thin', 'synth-heldout', 'train', 'relabel',
+         'finetune', 'evaluate', 'export']
 
 
 def test_tiny_preset_runs_every_step_and_exports_a_loadable_model(tmp_path):
