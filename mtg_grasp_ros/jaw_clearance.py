@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtg_grasp_ros.centring import run_length, STEP_PX
+from mtg_grasp_ros.centring import STEP_PX
 from mtg_grasp_ros.grasp import Grasp
 
 #: Lines of samples across each finger's footprint (its two edges and its middle).
@@ -56,28 +56,40 @@ def fingers_blocked(grasp: Grasp, quality: np.ndarray, reach: float, fraction: f
     if reach <= 0 or fraction <= 0 or not np.isfinite(reach):
         return False
     threshold = fraction * grasp.quality
-    centre = np.array([grasp.row, grasp.col], dtype=np.float64)
     axis = grasp.closing_axis
     across = np.array([axis[1], -axis[0]])
     offsets = np.linspace(-grasp.jaw_size / 2.0, grasp.jaw_size / 2.0, ACROSS_LINES)
+    # Each sample line's point on the jaw: the centre, or offset across it.
+    starts = np.array([grasp.row, grasp.col], dtype=np.float64) + offsets[:, None] * across
+    walk = np.arange(0.0, grasp.width + STEP_PX, STEP_PX)  # centring.run_length's samples
     distances = np.arange(grasp.width / 2.0, grasp.width / 2.0 + reach + STEP_PX, STEP_PX)
-    h, w = quality.shape
     for side in (1.0, -1.0):
-        for offset in offsets:
-            # The own run is walked on each line: an object whose quality reaches farther at
-            # the jaw's edges than on its centre line (a bar seen across) is still itself.
-            start = centre + offset * across
-            own = run_length(quality, start, side * axis, threshold, grasp.width)
-            beyond = distances[distances > own]
-            if not beyond.size:
-                continue
-            points = start[None, :] + side * beyond[:, None] * axis[None, :]
-            rows = np.round(points[:, 0]).astype(np.int64)
-            cols = np.round(points[:, 1]).astype(np.int64)
-            inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-            if np.any(quality[rows[inside], cols[inside]] > threshold):
-                return True
+        # The own object on each line, all lines at once: the run from the line's point
+        # outwards up to the first sample below the threshold or outside the map (as
+        # centring.run_length walks it; none within the opening: inf). Walked per line, an
+        # object whose quality reaches farther at the jaw's edges than on its centre line (a
+        # bar seen across) is still itself.
+        inside, values = _sample(quality, starts, side * axis, walk)
+        below = ~inside | (values < threshold)
+        own = np.where(below.any(axis=1), walk[np.argmax(below, axis=1)], np.inf)
+        inside, values = _sample(quality, starts, side * axis, distances)
+        if np.any(inside & (values > threshold) & (distances[None, :] > own[:, None])):
+            return True
     return False
+
+
+def _sample(quality: np.ndarray, starts: np.ndarray, direction: np.ndarray,
+            steps: np.ndarray) -> tuple:
+    """Nearest-pixel samples of ``quality`` at ``starts`` (L, 2) + ``steps`` (S,) x
+    ``direction``: ``(inside, values)``, both (L, S); values outside the map are 0."""
+    points = starts[:, None, :] + steps[None, :, None] * direction[None, None, :]
+    rows = np.round(points[..., 0]).astype(np.int64)
+    cols = np.round(points[..., 1]).astype(np.int64)
+    h, w = quality.shape
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    values = np.zeros(rows.shape, np.float32)
+    values[inside] = quality[rows[inside], cols[inside]]
+    return inside, values
 
 
 __all__ = ['ACROSS_LINES', 'fingers_blocked']
