@@ -4,7 +4,7 @@ Why: the width head of GG-CNN / MTG-CNN is a 1x1 convolution (16 weights and a b
 decoder's last features. A network fine-tuned from weights trained on other labels keeps much of
 the old head: version 2 learned pre-grasp openings (up to the gripper's maximum), and after two
 fine-tunes on contact openings (Jacquard's convention) version 3 still opened 1.36x the label
-on the real Jacquard samples and about 4x on thin rods, while its quality and angle were fine.
+on the real Jacquard samples and 4.6x on thin rods, while its quality and angle were fine.
 Gradient descent moves this bias slowly (6 more epochs with thin rods at 16-37% of the images
 moved the thin-rod ratio from 4.8 to 4.4), but with the features fixed the head is a linear
 regression, solved exactly in seconds.
@@ -14,8 +14,10 @@ central square resized to the network input, as evaluation prepares them); at ev
 label's centre third (the pixels the width loss trains, :func:`training.targets.grasp_maps`) the
 decoder's 16 features and the width target are kept (at most ``--pixels-per-view`` a view, so
 every view weighs alike); ridge regression (NumPy normal equations, ``--ridge`` on the diagonal)
-gives the head's new weights. Everything else is unchanged, so the quality map and angles, and
-with them every grasp position, stay bit for bit those of the source checkpoint. Writes a
+gives the head's new weights. Everything else is unchanged, so the quality map and the angles
+stay bit for bit those of the source checkpoint (the node's grasps move only where its
+post-processing reads the opening: grasp centring walks within it, jaw clearance and
+``jaws_outside_view`` place the fingers by it). Writes a
 checkpoint (same format, ``refit_width`` added to it) that ``training export`` takes.
 """
 
@@ -41,12 +43,14 @@ WIDTH_HEAD = GRASP_OUTPUTS.index('width')
 
 
 def collect(model: torch.nn.Module, dataset, views: int, pixels_per_view: int,
-            seed: int, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    """Decoder features (P, 16) float32 and width targets (P,) at label pixels of ``views``
-    views drawn by a seeded permutation (``pixels_per_view`` at most each, also seeded)."""
+            seed: int, progress: bool = False) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Decoder features (P, 16) float32, width targets (P,) and the number of views used, at
+    label pixels of ``views`` views (all when fewer) drawn by a seeded permutation
+    (``pixels_per_view`` at most each, also seeded; views without labels are skipped)."""
     rng = np.random.default_rng(seed)
     chosen = rng.permutation(len(dataset))[:views]
     features, targets = [], []
+    used = 0
     model.eval()
     with torch.no_grad():
         for i in tqdm(chosen, desc='refit-width', unit='view', disable=not progress,
@@ -58,12 +62,13 @@ def collect(model: torch.nn.Module, dataset, views: int, pixels_per_view: int,
             on = maps[0] > 0.5
             if not on.any():
                 continue
+            used += 1
             pick = rng.permutation(int(on.sum()))[:pixels_per_view]
             features.append(feat[:, on].T[pick])
             targets.append(maps[3][on][pick])
     if not features:
         raise ValueError('no labelled pixels in the chosen views')
-    return np.concatenate(features), np.concatenate(targets)
+    return np.concatenate(features), np.concatenate(targets), used
 
 
 def fit_head(features: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:
@@ -100,7 +105,8 @@ def refit_width(checkpoint: Path, data: str, out: Path, views: int = 300,
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the same sums, so the same head, on every machine
     try:
-        features, targets = collect(model, dataset, views, pixels_per_view, seed, progress)
+        features, targets, used = collect(model, dataset, views, pixels_per_view, seed,
+                                          progress)
     finally:
         torch.set_num_threads(threads)
     head = model.grasp.heads[WIDTH_HEAD]
@@ -112,7 +118,7 @@ def refit_width(checkpoint: Path, data: str, out: Path, views: int = 300,
         head.weight.copy_(torch.tensor(solution[:-1], dtype=torch.float32).reshape(
             head.weight.shape))
         head.bias.copy_(torch.tensor([solution[-1]], dtype=torch.float32))
-    report = {'source': str(checkpoint), 'data': str(data), 'views': int(views),
+    report = {'source': str(checkpoint), 'data': str(data), 'views': int(used),
               'pixels': int(len(targets)), 'pixels_per_view': int(pixels_per_view),
               'ridge': float(ridge), 'seed': int(seed), 'before': before, 'after': after}
     save_checkpoint(out, model, dict(config, refit_width=report), int(state.get('epoch', 0)),
@@ -134,9 +140,11 @@ def register(subparsers) -> None:
                         help='label pixels kept per view at most (400)')
     parser.add_argument('--ridge', type=float, default=1e-3, help='ridge term (1e-3)')
     parser.add_argument('--seed', type=int, default=0, help='draw of views and pixels (0)')
-    parser.add_argument('--fold', type=int, default=0, help='fold whose train split is used')
-    parser.add_argument('--n-folds', type=int, default=5)
-    parser.add_argument('--split-seed', type=int, default=0, help='seed of the object split')
+    parser.add_argument('--fold', type=int, default=0,
+                        help="fold whose train split is used (0; use the checkpoint's, so no "
+                             'validation object is fitted on)')
+    parser.add_argument('--n-folds', type=int, default=5, help='folds of the object split (5)')
+    parser.add_argument('--split-seed', type=int, default=0, help='seed of the object split (0)')
     parser.set_defaults(func=run)
 
 
