@@ -64,7 +64,10 @@ def test_heldout_indices_of_each_catalogue():
     both = heldout_indices('both')
     assert [object_id(i) for i in both[:4]] == ['r000', 's000', 'r010', 's010']
     assert sorted(both) == sorted(HELDOUT_INDICES + procedural)
-    for index in (1001, 1005, 1500, 1):  # training shapes, past the catalogue, training blob
+    thin = heldout_indices('thin')
+    assert [object_id(i) for i in thin[:2]] == ['s500', 's510'] and len(thin) == 10
+    assert heldout_path(1500).endswith('.urdf')  # a held-out thin shape
+    for index in (1001, 1005, 1600, 1):  # training shapes, past the catalogue, training blob
         with pytest.raises(ValueError):
             heldout_path(index)
     with pytest.raises(ValueError):
