@@ -24,7 +24,6 @@ checkpoint (same format, ``refit_width`` added to it) that ``training export`` t
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
@@ -38,7 +37,6 @@ from training.checkpoint import CheckpointError, model_from_checkpoint
 from training.evaluate import split_files
 from training.targets import grasp_maps
 
-LOG = logging.getLogger('training.refit_width')
 WIDTH_HEAD = GRASP_OUTPUTS.index('width')
 
 
